@@ -1,0 +1,42 @@
+# audiogan: the two commands that matter are `make demo` and `make test`.
+# Each sets up .venv first when it is missing or older than pyproject.toml.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.audiogan-installed
+RUN    ?= runs/demo
+# A test run gets its own cache folder, so it never reads a cache a developer left behind.
+TEST_CACHE ?= $(CURDIR)/build/test-cache
+
+.PHONY: setup demo test lab lint clean help
+help:
+	@echo "make setup  create $(VENV), install audiogan with dev extras, register the Jupyter kernel"
+	@echo "make demo   run notebooks 01 -> 04 headless on the embedded tones into $(RUN)/"
+	@echo "make test   the whole test suite, notebooks included"
+	@echo "make lab    open JupyterLab on notebooks/"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "audiogan needs Python 3.11 or newer, found " + sys.version.split()[0]'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name audiogan --display-name "Python (audiogan)"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/python -m audiogan.demo --run-dir $(RUN)
+
+test: $(STAMP)
+	AUDIOGAN_CACHE_DIR=$(TEST_CACHE) $(BIN)/python -m pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check lib tests benchmarks
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/
+
+clean:
+	rm -rf build runs data/cache/*.npy data/cache/*.json

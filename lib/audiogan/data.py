@@ -1,0 +1,382 @@
+"""Sources of audio, turned into fixed-length clips, cached once, served as shuffled batches.
+
+A dataset is named by ``dataset=`` in a run's config: an embedded generator (``"tones"``), made on
+the spot so nothing is downloaded, or a folder of audio files (wav, flac, ogg, mp3, searched
+recursively). Either way the result is a :class:`Dataset` of float32 clips in [-1, 1], all at one
+sample rate and one length, cached as ``.npy`` under the cache folder and keyed by every setting
+that made it (and, for folders, by each file's path, size and modification time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from audiogan.audio import AUDIO_EXTENSIONS, read_audio, rms_db
+from audiogan.config import ConfigError, RunConfig
+
+PEAK = 0.95  # clips are peak-normalised to this level
+SILENCE_DB = -60.0  # clips quieter than this (RMS, dBFS, before normalising) are dropped
+
+# The embedded tones: integer MIDI notes drawn uniformly from TONE_MIDI_RANGE (inclusive), i.e.
+# C3 (130.8 Hz) to C5 (523.3 Hz), equal temperament with A4 = 440 Hz.
+TONE_MIDI_RANGE = (48, 72)
+EMBEDDED = ("tones",)
+
+
+class DataError(ValueError):
+    """A dataset cannot be built; the message names the folder or file and what to do."""
+
+
+@dataclasses.dataclass
+class Dataset:
+    """Fixed-length mono clips and what is known about each one."""
+
+    name: str
+    clips: np.ndarray  # (n, clip_samples) float32 in [-1, 1]
+    sample_rate: int
+    labels: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # per-clip arrays
+    info: dict[str, Any] = dataclasses.field(default_factory=dict)  # settings, sources, skipped
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    @property
+    def clip_samples(self) -> int:
+        return self.clips.shape[1]
+
+    @property
+    def duration_s(self) -> float:
+        return self.clips.size / self.sample_rate
+
+
+def midi_to_hz(midi) -> np.ndarray:
+    return 440.0 * 2.0 ** ((np.asarray(midi, dtype=np.float64) - 69) / 12)
+
+
+# ---------------------------------------------------------------------------- embedded sources
+def make_tones(
+    n_clips: int, sample_rate: int, clip_samples: int, seed: int = 0,
+    midi_range: tuple[int, int] = TONE_MIDI_RANGE,
+) -> Dataset:
+    """Harmonic tones with a random pitch, timbre and envelope, labelled with their pitch.
+
+    Each clip: a MIDI note uniform over ``midi_range`` (inclusive); 1-8 harmonics with amplitudes
+    falling as k**-rolloff (rolloff uniform in [1, 2]) and random phases, harmonics above Nyquist
+    left out; an attack of 5-50 ms, an exponential decay towards a sustain level of 0.3-1, and a
+    10 ms release at the end of the clip. Peak-normalised to 0.95.
+    """
+    rng = np.random.default_rng(seed)
+    t = np.arange(clip_samples) / sample_rate
+    midi = rng.integers(midi_range[0], midi_range[1] + 1, size=n_clips)
+    f0 = midi_to_hz(midi)
+    clips = np.empty((n_clips, clip_samples), dtype=np.float32)
+    for i in range(n_clips):
+        n_harm = int(rng.integers(1, 9))
+        rolloff = rng.uniform(1.0, 2.0)
+        k = np.arange(1, n_harm + 1)
+        k = k[k * f0[i] < sample_rate / 2]
+        phase = rng.uniform(0, 2 * np.pi, size=len(k))
+        wave = ((k[:, None] ** -rolloff) * np.sin(2 * np.pi * f0[i] * k[:, None] * t + phase[:, None])).sum(0)
+        attack = rng.uniform(0.005, 0.05)
+        sustain = rng.uniform(0.3, 1.0)
+        decay = rng.uniform(0.05, 0.5)
+        env = np.where(t < attack, t / attack, sustain + (1 - sustain) * np.exp(-(t - attack) / decay))
+        release = np.clip((t[-1] - t) / 0.01, 0, 1)
+        clip = wave * env * release
+        clips[i] = PEAK * clip / np.max(np.abs(clip))
+    return Dataset(
+        name="tones", clips=clips, sample_rate=sample_rate,
+        labels={"midi": midi.astype(np.int32), "pitch_hz": f0.astype(np.float32)},
+        info={"midi_range": list(midi_range),
+              "pitch_range_hz": [float(midi_to_hz(m)) for m in midi_range]},
+    )
+
+
+# ---------------------------------------------------------------------------- folders
+def list_audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder``, recursively, in a stable (sorted) order."""
+    folder = Path(folder)
+    return sorted(
+        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
+    )
+
+
+def slice_clips(wav: np.ndarray, clip_samples: int, mode: str = "first") -> np.ndarray:
+    """Cut one recording into clips of ``clip_samples``.
+
+    ``"first"``: the first clip only. ``"all"``: every whole clip, plus the remainder when it is at
+    least half a clip. A recording shorter than one clip is zero-padded at the end.
+    """
+    n = len(wav)
+    if n <= clip_samples:
+        return np.pad(wav, (0, clip_samples - n))[None, :]
+    if mode == "first":
+        return wav[None, :clip_samples]
+    n_whole = n // clip_samples
+    clips = [wav[i * clip_samples:(i + 1) * clip_samples] for i in range(n_whole)]
+    rest = wav[n_whole * clip_samples:]
+    if len(rest) >= clip_samples // 2:
+        clips.append(np.pad(rest, (0, clip_samples - len(rest))))
+    return np.stack(clips)
+
+
+def normalise_clips(clips: np.ndarray, silence_db: float = SILENCE_DB) -> tuple[np.ndarray, np.ndarray]:
+    """Drop near-silent clips and peak-normalise the rest; returns (clips, kept mask)."""
+    keep = rms_db(clips) >= silence_db
+    kept = clips[keep].astype(np.float32)
+    peak = np.max(np.abs(kept), axis=1, keepdims=True) if len(kept) else np.ones((0, 1))
+    return (PEAK * kept / peak).astype(np.float32), keep
+
+
+def load_folder(
+    folder: str | os.PathLike, sample_rate: int, clip_samples: int, slices: str = "first",
+    files: list[Path] | None = None,
+) -> Dataset:
+    """Every audio file under ``folder`` as clips; files that cannot be decoded are skipped."""
+    folder = Path(folder)
+    files = list_audio_files(folder) if files is None else files
+    clips, sources, skipped = [], [], []
+    for i, path in enumerate(files):
+        try:
+            wav = read_audio(path, sample_rate)
+        except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
+            skipped.append({"file": str(path), "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        if len(wav) == 0:
+            skipped.append({"file": str(path), "reason": "no samples"})
+            continue
+        cut = slice_clips(wav, clip_samples, slices)
+        clips.append(cut)
+        sources.extend([i] * len(cut))
+    if clips:
+        clips_arr, keep = normalise_clips(np.concatenate(clips))
+        sources_arr = np.asarray(sources, dtype=np.int32)[keep]
+    else:
+        clips_arr, sources_arr = np.zeros((0, clip_samples), np.float32), np.zeros(0, np.int32)
+    n_silent = len(sources) - len(sources_arr)
+    if len(clips_arr) == 0:
+        reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:5])
+        raise DataError(
+            f"no usable audio in {folder}: {len(files)} audio file(s) found, {len(skipped)} "
+            f"unreadable, {n_silent} clip(s) silent. {reasons} Put readable "
+            f"{'/'.join(e[1:] for e in AUDIO_EXTENSIONS)} files there or choose another dataset."
+        )
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} of {len(files)} file(s) in {folder} could not be read and were "
+            f"skipped, e.g. {skipped[0]['file']} ({skipped[0]['reason']})", stacklevel=2,
+        )
+    return Dataset(
+        name=str(folder), clips=clips_arr, sample_rate=sample_rate,
+        labels={"file_index": sources_arr},
+        info={"files": [str(p) for p in files], "skipped": skipped, "silent_clips": n_silent},
+    )
+
+
+# ---------------------------------------------------------------------------- naming and caching
+def check_source(dataset: str) -> str:
+    """Validate ``dataset=``: an embedded name, or a folder with at least one readable file."""
+    if dataset in EMBEDDED:
+        return dataset
+    folder = Path(dataset).expanduser()
+    if not folder.exists():
+        raise ConfigError(
+            f"dataset={dataset!r} is neither an embedded dataset ({', '.join(EMBEDDED)}) nor an "
+            "existing folder. Choose an embedded name or give the path of a folder of audio files."
+        )
+    if not folder.is_dir():
+        raise ConfigError(f"dataset={dataset!r} is a file; give the folder that holds audio files.")
+    files = list_audio_files(folder)
+    if not files:
+        raise ConfigError(
+            f"dataset={dataset!r}: the folder holds no audio files "
+            f"({', '.join(AUDIO_EXTENSIONS)}, searched recursively)."
+        )
+    import soundfile as sf
+
+    for path in files[:50]:
+        try:
+            if path.suffix.lower() == ".mp3":
+                read_audio(path, 8000)
+            elif sf.info(str(path)).frames == 0:
+                continue
+            return str(folder)
+        except Exception:  # noqa: BLE001 - unreadable file; try the next one
+            continue
+    raise ConfigError(
+        f"dataset={dataset!r}: none of the first {min(len(files), 50)} audio file(s) in the folder "
+        f"can be read (e.g. {files[0]}). Check that they are real, non-empty audio files."
+    )
+
+
+def cache_dir() -> Path:
+    """``$AUDIOGAN_CACHE_DIR``, else ``data/cache`` of this checkout, else ``~/.cache/audiogan``."""
+    if os.environ.get("AUDIOGAN_CACHE_DIR"):
+        return Path(os.environ["AUDIOGAN_CACHE_DIR"])
+    checkout = Path(__file__).resolve().parents[2]
+    if (checkout / "data").is_dir() and (checkout / "pyproject.toml").is_file():
+        return checkout / "data" / "cache"
+    return Path.home() / ".cache" / "audiogan"
+
+
+def _cache_key(settings: dict[str, Any]) -> str:
+    blob = json.dumps(settings, sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    with open(tmp, "wb") as f:
+        np.save(f, array)
+    os.replace(tmp, path)
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def dataset_settings(config: RunConfig) -> dict[str, Any]:
+    """Everything that decides a dataset's contents, for the cache key and ``config.json``."""
+    settings: dict[str, Any] = {
+        "dataset": config.dataset, "sample_rate": config.sample_rate,
+        "clip_samples": config.clip_samples, "format": 1,
+    }
+    if config.dataset == "tones":
+        settings.update(n_clips=config.n_clips, seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
+    else:
+        folder = Path(config.dataset).expanduser().resolve()
+        settings.update(dataset=str(folder), slices=config.slices, peak=PEAK, silence_db=SILENCE_DB)
+        settings["files"] = [
+            [str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
+            for p in list_audio_files(folder)
+        ]
+    return settings
+
+
+def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
+    """Build the dataset a run asks for, or read it from the cache when it was built before."""
+    check_source(config.dataset)
+    settings = dataset_settings(config)
+    stem = ("tones" if config.dataset == "tones" else Path(config.dataset).name) + "-"
+    key = stem + _cache_key(settings)
+    folder = cache_dir()
+    clips_path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
+    if use_cache and clips_path.is_file() and meta_path.is_file():
+        try:
+            meta = json.loads(meta_path.read_text())
+            clips = np.load(clips_path)
+            if meta["settings"] == json.loads(json.dumps(settings)) and clips.shape[0] == meta["n"]:
+                return Dataset(
+                    name=meta["name"], clips=clips, sample_rate=config.sample_rate,
+                    labels={k: np.asarray(v) for k, v in meta["labels"].items()},
+                    info=meta["info"] | {"cache": str(clips_path), "from_cache": True},
+                )
+        except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
+            warnings.warn(f"cache {clips_path} is damaged ({exc}); rebuilding it", stacklevel=2)
+    if config.dataset == "tones":
+        data = make_tones(config.n_clips, config.sample_rate, config.clip_samples, config.seed)
+    else:
+        data = load_folder(
+            settings["dataset"], config.sample_rate, config.clip_samples, config.slices
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    _atomic_save_npy(clips_path, data.clips)
+    meta = {
+        "name": data.name, "n": len(data), "settings": settings, "info": data.info,
+        "labels": {k: v.tolist() for k, v in data.labels.items()},
+    }
+    _atomic_write_text(meta_path, json.dumps(meta))
+    data.info = data.info | {"cache": str(clips_path), "from_cache": False}
+    return data
+
+
+# ---------------------------------------------------------------------------- batches
+class Batches:
+    """Seeded, shuffled batches of distinct clips, addressable by training step.
+
+    Step ``s`` reads batch ``s % per_epoch`` of epoch ``s // per_epoch``, whose order is a
+    permutation drawn from ``(seed, epoch)``. The batch for a step is therefore fixed by the seed
+    alone, so a resumed run sees exactly the batches an uninterrupted one would.
+    """
+
+    def __init__(self, clips: np.ndarray, batch_size: int, seed: int):
+        if len(clips) < batch_size:
+            raise ConfigError(
+                f"batch_size={batch_size} is larger than the dataset ({len(clips)} clips); every "
+                "example of a batch must be a different clip. Lower batch_size or use more clips "
+                "(n_clips for embedded datasets)."
+            )
+        self.clips = clips
+        self.batch_size = batch_size
+        self.seed = seed
+        self.per_epoch = len(clips) // batch_size
+        self._epoch, self._order = -1, None
+
+    def indices(self, step: int) -> np.ndarray:
+        epoch, i = divmod(step, self.per_epoch)
+        if epoch != self._epoch:
+            self._order = np.random.default_rng([self.seed, epoch]).permutation(len(self.clips))
+            self._epoch = epoch
+        return self._order[i * self.batch_size:(i + 1) * self.batch_size]
+
+    def __getitem__(self, step: int) -> np.ndarray:
+        return self.clips[self.indices(step)]
+
+    def iterate(self, start: int = 0) -> Iterator[np.ndarray]:
+        step = start
+        while True:
+            yield self[step]
+            step += 1
+
+
+# ---------------------------------------------------------------------------- describing
+def summarise(dataset: Dataset) -> dict[str, Any]:
+    """Counts, durations and levels of a dataset, as 01_data shows and stores them."""
+    levels = rms_db(dataset.clips)
+    summary: dict[str, Any] = {
+        "name": dataset.name,
+        "clips": len(dataset),
+        "sample_rate": dataset.sample_rate,
+        "clip_samples": dataset.clip_samples,
+        "clip_seconds": dataset.clip_samples / dataset.sample_rate,
+        "total_minutes": round(dataset.duration_s / 60, 2),
+        "rms_db": {"min": float(levels.min()), "median": float(np.median(levels)),
+                   "max": float(levels.max())},
+        "labels": sorted(dataset.labels),
+        "from_cache": dataset.info.get("from_cache"),
+        "cache": dataset.info.get("cache"),
+    }
+    if "pitch_hz" in dataset.labels:
+        pitch = dataset.labels["pitch_hz"]
+        summary["pitch_hz"] = {"min": float(pitch.min()), "max": float(pitch.max()),
+                               "distinct": int(len(np.unique(pitch)))}
+        summary["pitch_range_hz"] = dataset.info.get("pitch_range_hz")
+    if "files" in dataset.info:
+        summary["files"] = len(dataset.info["files"])
+        summary["skipped_files"] = dataset.info.get("skipped", [])
+        summary["silent_clips_dropped"] = dataset.info.get("silent_clips", 0)
+    return summary
+
+
+def clip_titles(dataset: Dataset, indices) -> list[str]:
+    """A short human label for each clip: its pitch for tones, its file for folders."""
+    titles = []
+    for i in indices:
+        if "midi" in dataset.labels:
+            titles.append(f"#{i}: MIDI {dataset.labels['midi'][i]}, {dataset.labels['pitch_hz'][i]:.1f} Hz")
+        elif "file_index" in dataset.labels and "files" in dataset.info:
+            titles.append(f"#{i}: {Path(dataset.info['files'][dataset.labels['file_index'][i]]).name}")
+        else:
+            titles.append(f"#{i}")
+    return titles

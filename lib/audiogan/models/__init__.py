@@ -1,0 +1,44 @@
+"""Model families: each module has a ``Generator``, a ``Discriminator`` and ``sample_latent``.
+
+Models know nothing of losses. :func:`build` makes both networks of a run from its config.
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+import jax
+from flax import nnx
+
+from audiogan.config import RunConfig
+from audiogan.models import mlp
+
+FAMILIES: dict[str, ModuleType] = {"mlp": mlp}
+
+
+def family(name: str) -> ModuleType:
+    return FAMILIES[name]
+
+
+def build(config: RunConfig, seed: int | None = None) -> tuple[nnx.Module, nnx.Module]:
+    """The generator and discriminator of ``config``, initialised from its seed."""
+    rngs = nnx.Rngs(config.seed if seed is None else seed)
+    if config.model == "mlp":
+        g = mlp.Generator(config.latent_dim, config.clip_samples, rngs=rngs)
+        d = mlp.Discriminator(config.clip_samples, rngs=rngs)
+        return g, d
+    raise KeyError(config.model)
+
+
+def sample_latent(config: RunConfig, key: jax.Array, n: int) -> jax.Array:
+    return family(config.model).sample_latent(key, n, config.latent_dim)
+
+
+def count_params(module: nnx.Module) -> int:
+    return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
+
+
+def summary(config: RunConfig) -> dict[str, int]:
+    """Parameter counts of both networks of ``config``."""
+    g, d = build(config)
+    return {"generator_params": count_params(g), "discriminator_params": count_params(d)}

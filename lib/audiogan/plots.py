@@ -1,0 +1,165 @@
+"""Pictures: waveforms, spectrograms, level histograms and loss curves.
+
+Figures are made with ``matplotlib.figure.Figure`` (no pyplot state, no backend needed), shown in
+a notebook with :func:`show` and written with :func:`save`, so the same code runs in JupyterLab,
+under papermill and in a plain script.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from audiogan.audio import log_spectrogram
+
+
+def to_png(fig: Figure, dpi: int = 90) -> bytes:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def save(fig: Figure, path: str | os.PathLike, dpi: int = 90) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(to_png(fig, dpi))
+    return path
+
+
+def show(fig: Figure, dpi: int = 90):
+    """Display a figure in the notebook as a PNG (works headless and in JupyterLab)."""
+    from IPython.display import Image, display
+
+    display(Image(to_png(fig, dpi)))
+
+
+def _grid(n: int, cols: int, size=(3.2, 2.2)) -> tuple[Figure, np.ndarray]:
+    cols = max(1, min(cols, n))
+    rows = int(np.ceil(n / cols))
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows), layout="constrained")
+    axes = np.atleast_1d(fig.subplots(rows, cols, squeeze=False).ravel())
+    for ax in axes[n:]:
+        ax.set_axis_off()
+    return fig, axes[:n]
+
+
+def spectrogram_grid(
+    clips: np.ndarray, sample_rate: int, titles: Sequence[str] | None = None, cols: int = 4,
+) -> Figure:
+    """Log-magnitude spectrograms of clips, 0 to Nyquist, one panel each."""
+    clips = np.atleast_2d(np.asarray(clips))
+    fig, axes = _grid(len(clips), cols)
+    duration = clips.shape[1] / sample_rate
+    for i, (ax, clip) in enumerate(zip(axes, clips, strict=True)):
+        spec = log_spectrogram(clip, sample_rate)
+        ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
+                  extent=(0, duration, 0, sample_rate / 2000))
+        ax.set_title(titles[i] if titles else f"clip {i}", fontsize=9)
+        ax.set_xlabel("time (s)", fontsize=8)
+        ax.set_ylabel("kHz", fontsize=8)
+        ax.tick_params(labelsize=7)
+    return fig
+
+
+def waveform_grid(
+    clips: np.ndarray, sample_rate: int, titles: Sequence[str] | None = None, cols: int = 4,
+) -> Figure:
+    clips = np.atleast_2d(np.asarray(clips))
+    fig, axes = _grid(len(clips), cols, size=(3.2, 1.6))
+    t = np.arange(clips.shape[1]) / sample_rate
+    for i, (ax, clip) in enumerate(zip(axes, clips, strict=True)):
+        ax.plot(t, clip, lw=0.4)
+        ax.set_ylim(-1.05, 1.05)
+        ax.set_title(titles[i] if titles else f"clip {i}", fontsize=9)
+        ax.tick_params(labelsize=7)
+    return fig
+
+
+def level_histogram(levels_db: np.ndarray, title: str = "clip level") -> Figure:
+    fig = Figure(figsize=(5, 2.8), layout="constrained")
+    ax = fig.subplots()
+    ax.hist(levels_db, bins=40, color="tab:blue")
+    ax.set_xlabel("RMS level (dBFS)")
+    ax.set_ylabel("clips")
+    ax.set_title(title)
+    return fig
+
+
+def pitch_histogram(
+    generated_hz: np.ndarray, pitch_range_hz: Sequence[float], real_hz: np.ndarray | None = None,
+) -> Figure:
+    """Pitches of generated clips (and of real ones) on a log-frequency axis, with the dataset's
+    pitch range shaded."""
+    fig = Figure(figsize=(6, 3), layout="constrained")
+    ax = fig.subplots()
+    lo, hi = pitch_range_hz
+    bins = np.geomspace(lo / 2, hi * 2, 49)
+    ax.axvspan(lo, hi, color="0.9", label="dataset pitch range")
+    if real_hz is not None:
+        ax.hist(real_hz, bins=bins, alpha=0.5, color="tab:gray", label="real clips")
+    found = np.asarray(generated_hz, dtype=float)
+    ax.hist(found[np.isfinite(found)], bins=bins, alpha=0.8, color="tab:orange", label="generated")
+    ax.set_xscale("log")
+    ax.set_xlabel("median pitch (Hz, pYIN)")
+    ax.set_ylabel("clips")
+    ax.legend(fontsize=8)
+    return fig
+
+
+def smooth(values: Sequence[float], weight: float) -> np.ndarray:
+    """Exponential moving average with bias correction (``weight`` 0 = raw, 0.9 = smooth)."""
+    out, avg = [], 0.0
+    for i, v in enumerate(values):
+        avg = weight * avg + (1 - weight) * v
+        out.append(avg / (1 - weight ** (i + 1)) if weight > 0 else v)
+    return np.asarray(out)
+
+
+def loss_curves(
+    runs: Mapping[str, Mapping[str, Sequence[float]]], x: str = "step", smoothing: float = 0.6,
+) -> Figure:
+    """Losses and D(real)/D(fake) of one or several runs against ``x`` ("step" or "time_s")."""
+    fig = Figure(figsize=(11, 3.4), layout="constrained")
+    ax_loss, ax_d = fig.subplots(1, 2)
+    colors = [f"C{i}" for i in range(10)]
+    for i, (name, cols) in enumerate(runs.items()):
+        if not cols.get("step"):
+            continue
+        c = colors[i % 10]
+        xs = cols[x]
+        ax_loss.plot(xs, smooth(cols["d_loss"], smoothing), color=c, label=f"{name}: D loss")
+        ax_loss.plot(xs, smooth(cols["g_loss"], smoothing), color=c, ls="--", label=f"{name}: G loss")
+        ax_d.plot(xs, smooth(cols["d_real"], smoothing), color=c, label=f"{name}: D(real)")
+        ax_d.plot(xs, smooth(cols["d_fake"], smoothing), color=c, ls=":", label=f"{name}: D(fake)")
+    xlabel = {"step": "training step", "time_s": "wall time (s)"}.get(x, x)
+    for ax, title in ((ax_loss, "losses"), (ax_d, "discriminator output")):
+        ax.set_xlabel(xlabel)
+        ax.set_title(title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    return fig
+
+
+class LivePlot:
+    """Loss curves that redraw in place as training logs (a training callback)."""
+
+    def __init__(self, smoothing: float = 0.0):
+        from IPython.display import display
+
+        self.smoothing = smoothing
+        self.cols: dict[str, list[float]] = {}
+        self.handle = display(display_id=True)
+
+    def __call__(self, row: Mapping[str, float]) -> None:
+        from IPython.display import Image
+
+        for k, v in row.items():
+            self.cols.setdefault(k, []).append(float(v))
+        fig = loss_curves({"this run": self.cols}, smoothing=self.smoothing)
+        if self.handle is not None:
+            self.handle.update(Image(to_png(fig, dpi=70)))

@@ -1,0 +1,208 @@
+"""The run folder: the one place where a training run is written and read back.
+
+```
+runs/NAME/config.json     every setting of the run, dataset included (written atomically)
+runs/NAME/dataset.json    what the dataset turned out to be: clip count, labels, source, skipped files
+runs/NAME/metrics.csv     one row per logged step (appended and flushed row by row)
+runs/NAME/checkpoints/    orbax checkpoints; the latest one resumes the run
+runs/NAME/samples/        fixed-latent previews per logged step: step_XXXXXX/sample_K.wav and .png
+```
+A run killed at any instant resumes from its last checkpoint, and its metrics file stays readable:
+rows are appended whole and a torn last line is ignored when reading.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import orbax.checkpoint as ocp
+
+from audiogan.config import ConfigError, RunConfig
+
+METRIC_COLUMNS = ("step", "time_s", "d_loss", "g_loss", "d_real", "d_fake")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    with open(tmp, "w") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class RunFolder:
+    def __init__(self, path: str | os.PathLike):
+        self.path = Path(path)
+        self._checkpoints: ocp.CheckpointManager | None = None
+
+    # ------------------------------------------------------------------ paths
+    @property
+    def config_path(self) -> Path:
+        return self.path / "config.json"
+
+    @property
+    def metrics_path(self) -> Path:
+        return self.path / "metrics.csv"
+
+    @property
+    def checkpoint_dir(self) -> Path:
+        return self.path / "checkpoints"
+
+    @property
+    def samples_dir(self) -> Path:
+        return self.path / "samples"
+
+    def sample_dir(self, step: int) -> Path:
+        return self.samples_dir / f"step_{step:06d}"
+
+    def exists(self) -> bool:
+        return self.config_path.is_file()
+
+    # ------------------------------------------------------------------ config
+    def config(self) -> RunConfig:
+        return RunConfig.load(self.path)
+
+    def write_config(self, config: RunConfig) -> None:
+        """Record ``config``; a run folder that already has a different recipe is refused."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        if self.exists():
+            old = self.config()
+            diff = config.differences(old)
+            if diff:
+                listed = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in sorted(diff.items()))
+                raise ConfigError(
+                    f"run_dir={str(self.path)!r} already holds a run with other settings ({listed}). "
+                    "Choose a new run_dir, or use the same settings to resume it."
+                )
+        atomic_write_text(self.config_path, json.dumps(config.to_dict(), indent=2) + "\n")
+
+    def write_json(self, name: str, value: Any) -> Path:
+        path = self.path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(path, json.dumps(value, indent=2, default=str) + "\n")
+        return path
+
+    def read_json(self, name: str) -> Any:
+        return json.loads((self.path / name).read_text())
+
+    # ------------------------------------------------------------------ metrics
+    def append_metrics(self, rows: list[dict[str, float]]) -> None:
+        """Append whole rows and flush them to disk, so a crash loses at most the row in flight."""
+        if not rows:
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        new = not self.metrics_path.is_file() or self.metrics_path.stat().st_size == 0
+        columns = list(rows[0])
+        buf = io.StringIO()
+        writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+        if new:
+            writer.writeheader()
+        for row in rows:
+            writer.writerow({k: _fmt(v) for k, v in row.items()})
+        with open(self.metrics_path, "a") as f:
+            if not new:
+                self._repair_tail(f)
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _repair_tail(self, f) -> None:
+        """If a crash left a torn last line, end it so the next row starts on a line of its own."""
+        with open(self.metrics_path, "rb") as r:
+            r.seek(0, os.SEEK_END)
+            if r.tell() == 0:
+                return
+            r.seek(-1, os.SEEK_END)
+            if r.read(1) != b"\n":
+                f.write("\n")
+
+    def read_metrics(self) -> dict[str, list[float]]:
+        """Columns of ``metrics.csv`` as lists of floats; rows that are torn or malformed are
+        skipped, so a file written up to the instant a run was killed still reads."""
+        if not self.metrics_path.is_file():
+            return {c: [] for c in METRIC_COLUMNS}
+        lines = self.metrics_path.read_text().splitlines()
+        if not lines:
+            return {c: [] for c in METRIC_COLUMNS}
+        header = lines[0].split(",")
+        columns: dict[str, list[float]] = {c: [] for c in header}
+        for line in lines[1:]:
+            fields = line.split(",")
+            if len(fields) != len(header):
+                continue
+            try:
+                values = [float(x) for x in fields]
+            except ValueError:
+                continue
+            for c, v in zip(header, values, strict=True):
+                columns[c].append(v)
+        return columns
+
+    def truncate_metrics(self, last_step: int) -> None:
+        """Drop rows after ``last_step`` (logged after the checkpoint a run resumes from)."""
+        if not self.metrics_path.is_file():
+            return
+        cols = self.read_metrics()
+        keep = [i for i, s in enumerate(cols.get("step", [])) if s <= last_step]
+        header = list(cols)
+        lines = [",".join(header)] + [",".join(_fmt(cols[c][i]) for c in header) for i in keep]
+        atomic_write_text(self.metrics_path, "\n".join(lines) + "\n")
+
+    def write_clips(self, subdir: str, clips, sample_rate: int, prefix: str = "sample") -> list[Path]:
+        """Clips as numbered WAV files in ``RUN/subdir/``."""
+        from audiogan.audio import write_wav
+
+        return [
+            write_wav(self.path / subdir / f"{prefix}_{i:02d}.wav", clip, sample_rate)
+            for i, clip in enumerate(clips)
+        ]
+
+    # ------------------------------------------------------------------ checkpoints
+    @property
+    def checkpoints(self) -> ocp.CheckpointManager:
+        if self._checkpoints is None:
+            self._checkpoints = ocp.CheckpointManager(
+                self.checkpoint_dir.resolve(),
+                options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
+            )
+        return self._checkpoints
+
+    def latest_step(self) -> int | None:
+        if not self.checkpoint_dir.is_dir():
+            return None
+        return self.checkpoints.latest_step()
+
+    def save_checkpoint(self, step: int, state: Any) -> None:
+        """Save asynchronously; orbax writes to a temporary folder and renames it when complete."""
+        self.checkpoints.save(step, args=ocp.args.StandardSave(state))
+
+    def restore_checkpoint(self, template: Any, step: int | None = None) -> Any:
+        step = self.latest_step() if step is None else step
+        if step is None:
+            raise FileNotFoundError(
+                f"{self.checkpoint_dir} holds no checkpoint yet: train {self.path} first."
+            )
+        return self.checkpoints.restore(step, args=ocp.args.StandardRestore(template))
+
+    def wait(self) -> None:
+        """Block until every checkpoint that is being written is on disk."""
+        if self._checkpoints is not None:
+            self._checkpoints.wait_until_finished()
+
+    def close(self) -> None:
+        if self._checkpoints is not None:
+            self._checkpoints.wait_until_finished()
+            self._checkpoints.close()
+            self._checkpoints = None
+
+
+def _fmt(value: float) -> str:
+    if isinstance(value, int) or float(value).is_integer() and abs(value) < 2**53:
+        return str(int(value))
+    return repr(float(value))

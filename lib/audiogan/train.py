@@ -1,0 +1,295 @@
+"""Training: the state, the compiled step and the loop that logs, previews, checkpoints, resumes.
+
+The step is a pure function ``step(state, real_cbt) -> (state, metrics)`` over the split state
+(``nnx.split`` outside, ``nnx.merge`` inside), compiled once with ``jax.jit`` and the state donated.
+It makes ``n_critic`` discriminator updates, unrolled, then one generator update. Per-step keys are
+``fold_in(key, step)``, and the batch for a step is fixed by the seed, so a resumed run continues
+exactly as an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from flax import nnx, struct
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+from audiogan import data as data_lib
+from audiogan import losses, models, plots
+from audiogan.audio import write_wav
+from audiogan.config import ConfigError, RunConfig
+from audiogan.runs import METRIC_COLUMNS, RunFolder
+
+PREVIEW_STREAM = 0x5EED  # the fixed preview latents come from fold_in(key(seed), PREVIEW_STREAM)
+
+
+class TrainingDiverged(RuntimeError):
+    """A loss became NaN or infinite; the run stopped and kept its last good checkpoint."""
+
+
+@struct.dataclass
+class TrainState:
+    g_params: nnx.State
+    d_params: nnx.State
+    g_opt: optax.OptState
+    d_opt: optax.OptState
+    step: jax.Array  # int32 scalar: generator updates done
+    key: jax.Array  # uint32[2]: the run's base key
+
+
+@dataclasses.dataclass(frozen=True)
+class GAN:
+    """The static half of a run: graph definitions, optimisers, objective, sharding."""
+
+    config: RunConfig
+    g_def: nnx.GraphDef
+    d_def: nnx.GraphDef
+    g_tx: optax.GradientTransformation
+    d_tx: optax.GradientTransformation
+    loss: losses.GANLoss
+    mesh: Mesh
+
+    def generator(self, state: TrainState) -> nnx.Module:
+        return nnx.merge(self.g_def, state.g_params)
+
+    def discriminator(self, state: TrainState) -> nnx.Module:
+        return nnx.merge(self.d_def, state.d_params)
+
+    @property
+    def data_sharding(self) -> NamedSharding:
+        """Batches (n_critic, batch, time) are split over the mesh's devices along batch."""
+        return NamedSharding(self.mesh, PartitionSpec(None, "data"))
+
+    @property
+    def replicated(self) -> NamedSharding:
+        return NamedSharding(self.mesh, PartitionSpec())
+
+
+def create(config: RunConfig) -> tuple[GAN, TrainState]:
+    """Both networks, both optimisers and the key of a fresh run, placed on all devices."""
+    g, d = models.build(config)
+    g_def, g_params = nnx.split(g, nnx.Param)
+    d_def, d_params = nnx.split(d, nnx.Param)
+    g_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
+    d_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
+    devices = jax.devices()
+    if config.batch_size % len(devices):
+        raise ConfigError(
+            f"batch_size={config.batch_size} must be a multiple of the {len(devices)} devices "
+            "it is split over."
+        )
+    mesh = Mesh(np.asarray(devices), ("data",))
+    gan = GAN(config, g_def, d_def, g_tx, d_tx, losses.get(config.loss), mesh)
+    state = TrainState(
+        g_params=g_params, d_params=d_params,
+        g_opt=g_tx.init(g_params), d_opt=d_tx.init(d_params),
+        step=jnp.zeros((), jnp.int32), key=jax.random.PRNGKey(config.seed),
+    )
+    return gan, jax.device_put(state, gan.replicated)
+
+
+# ---------------------------------------------------------------------------- the step
+def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, dict]]:
+    """The jit-compiled training step of ``gan``: n_critic D updates, then one G update."""
+    cfg, objective = gan.config, gan.loss
+
+    def d_loss_fn(d_params, g_params, real_bt, z_bd, key):
+        g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
+        fake_bt = jax.lax.stop_gradient(g(z_bd))
+        k_real, k_fake = jax.random.split(key)
+        real_logits, fake_logits = d(real_bt, key=k_real), d(fake_bt, key=k_fake)
+        loss = objective.d_loss(real_logits, fake_logits, cfg.label_smoothing)
+        return loss, (objective.score(real_logits).mean(), objective.score(fake_logits).mean())
+
+    def g_loss_fn(g_params, d_params, z_bd, key):
+        g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
+        return objective.g_loss(d(g(z_bd), key=key))
+
+    def d_update(state: TrainState, real_bt, key):
+        k_z, k_drop = jax.random.split(key)
+        z_bd = models.sample_latent(cfg, k_z, real_bt.shape[0])
+        (loss, (d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+            state.d_params, state.g_params, real_bt, z_bd, k_drop
+        )
+        updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
+        state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt)
+        return state, {"d_loss": loss, "d_real": d_real, "d_fake": d_fake}
+
+    def g_update(state: TrainState, batch_size, key):
+        k_z, k_drop = jax.random.split(key)
+        z_bd = models.sample_latent(cfg, k_z, batch_size)
+        loss, grads = jax.value_and_grad(g_loss_fn)(state.g_params, state.d_params, z_bd, k_drop)
+        updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
+        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt)
+        return state, {"g_loss": loss}
+
+    def step(state: TrainState, real_cbt: jax.Array):
+        key = jax.random.fold_in(state.key, state.step)
+        for i in range(cfg.n_critic):  # unrolled: faster than lax.scan on CPU
+            state, metrics = d_update(state, real_cbt[i], jax.random.fold_in(key, i))
+        state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
+        return state.replace(step=state.step + 1), metrics | g_metrics
+
+    return jax.jit(step, donate_argnums=0)
+
+
+def make_generate(gan: GAN) -> Callable[[nnx.State, jax.Array], jax.Array]:
+    """Compiled ``generate(g_params, z_bd) -> wav_bt``."""
+    return jax.jit(lambda g_params, z_bd: nnx.merge(gan.g_def, g_params)(z_bd))
+
+
+def preview_latents(config: RunConfig, n: int | None = None) -> jax.Array:
+    key = jax.random.fold_in(jax.random.PRNGKey(config.seed), PREVIEW_STREAM)
+    return models.sample_latent(config, key, config.n_previews if n is None else n)
+
+
+# ---------------------------------------------------------------------------- the loop
+@dataclasses.dataclass
+class TrainResult:
+    gan: GAN
+    state: TrainState
+    history: dict[str, list[float]]  # metrics.csv as columns
+    resumed_from: int | None
+
+
+def _mean_metrics(pending: list[dict]) -> dict[str, float]:
+    """Means over the steps since the last log, in the column order of ``metrics.csv``."""
+    fetched = jax.device_get(pending)
+    names = [c for c in METRIC_COLUMNS if c in fetched[0]] + sorted(set(fetched[0]) - set(METRIC_COLUMNS))
+    return {k: float(np.mean([m[k] for m in fetched])) for k in names}
+
+
+def write_previews(run: RunFolder, gan: GAN, clips: np.ndarray, step: int) -> None:
+    sr = gan.config.sample_rate
+    folder = run.sample_dir(step)
+    for i, clip in enumerate(clips):
+        write_wav(folder / f"sample_{i}.wav", clip, sr)
+    fig = plots.spectrogram_grid(clips, sr, [f"step {step}, z{i}" for i in range(len(clips))])
+    plots.save(fig, folder / "spectrograms.png")
+
+
+def train(
+    config: RunConfig,
+    dataset: data_lib.Dataset | None = None,
+    *,
+    progress: bool = True,
+    on_log: Callable[[dict[str, float]], None] | None = None,
+    stop_after: int | None = None,
+) -> TrainResult:
+    """Train ``config`` into its run folder, resuming from the latest checkpoint there.
+
+    Every ``log_every`` steps a row of ``metrics.csv`` (means over the interval) is written and
+    passed to ``on_log``; every ``preview_every`` steps fixed-latent previews go to ``samples/``;
+    every ``checkpoint_every`` steps and at the end an orbax checkpoint is saved. ``stop_after``
+    ends this call after that many steps (the run can be continued later), e.g. for a workshop.
+    """
+    from tqdm.auto import tqdm
+
+    run = RunFolder(config.run_dir)
+    run.write_config(config)
+    dataset = data_lib.load_dataset(config) if dataset is None else dataset
+    if dataset.clip_samples != config.clip_samples:
+        raise ConfigError(
+            f"the dataset's clips have {dataset.clip_samples} samples but clip_samples="
+            f"{config.clip_samples}; build the dataset with the run's config."
+        )
+    run.write_json("dataset.json", {
+        "name": dataset.name, "clips": len(dataset), "sample_rate": dataset.sample_rate,
+        "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
+        "info": {k: v for k, v in dataset.info.items() if k != "files"},
+    })
+    gan, state = create(config)
+    resumed_from = run.latest_step()
+    time_offset = 0.0
+    if resumed_from is not None:
+        state = run.restore_checkpoint(state, resumed_from)
+        run.truncate_metrics(resumed_from)
+        times = run.read_metrics().get("time_s", [])
+        time_offset = times[-1] if times else 0.0
+    start = int(state.step)
+    end = config.steps if stop_after is None else min(config.steps, start + stop_after)
+
+    step_fn = make_step(gan)
+    generate = make_generate(gan)
+    z_preview = preview_latents(config)
+    batches = data_lib.Batches(dataset.clips, config.batch_size, config.seed)
+    n_critic = config.n_critic
+
+    def real_batch(step: int) -> jax.Array:
+        cbt = np.stack([batches[step * n_critic + i] for i in range(n_critic)])
+        return jax.device_put(cbt, gan.data_sharding)
+
+    def is_checkpoint(s):
+        return s % config.checkpoint_every == 0 or s == config.steps
+
+    pending: list[dict] = []
+    t0 = time.perf_counter()
+    next_real = real_batch(start) if start < end else None
+    bar = tqdm(total=end, initial=start, desc=f"training {config.model}", disable=not progress,
+               unit="step")
+    try:
+        for step in range(start, end):
+            state, metrics = step_fn(state, next_real)
+            pending.append(metrics)
+            s = step + 1
+            if s < end:
+                next_real = real_batch(s)  # prepared while the step runs
+            if s % config.log_every == 0 or is_checkpoint(s) or s == end:
+                row = {"step": s, "time_s": time_offset + time.perf_counter() - t0}
+                row |= _mean_metrics(pending)
+                pending = []
+                bad = [k for k, v in row.items() if not math.isfinite(v)]
+                if bad:
+                    run.wait()
+                    last = run.latest_step()
+                    where = f"step {last} in {run.checkpoint_dir}" if last else "none was saved yet"
+                    raise TrainingDiverged(
+                        f"{', '.join(bad)} became NaN or infinite by step {s} of run "
+                        f"{config.run_dir}; training stopped. The last good checkpoint is {where}. "
+                        "Lower lr, check the data for NaN, or change the loss."
+                    )
+                run.append_metrics([row])
+                bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}")
+                if on_log is not None:
+                    on_log(row)
+            if s % config.preview_every == 0 or s == config.steps:
+                clips = np.asarray(generate(state.g_params, z_preview))
+                write_previews(run, gan, clips, s)
+            if is_checkpoint(s):
+                run.save_checkpoint(s, state)
+            bar.update(1)
+    finally:
+        bar.close()
+        run.close()
+    return TrainResult(gan, state, run.read_metrics(), resumed_from)
+
+
+# ---------------------------------------------------------------------------- reading a run back
+def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
+    """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint)."""
+    run = RunFolder(run_dir)
+    config = run.config()
+    gan, template = create(config)
+    try:
+        state = run.restore_checkpoint(template, step)
+    finally:
+        run.close()
+    return gan, state
+
+
+def preview(gan: GAN, state: TrainState) -> np.ndarray:
+    """The generator's clips for the run's fixed preview latents (as in ``samples/``)."""
+    return np.asarray(make_generate(gan)(state.g_params, preview_latents(gan.config)))
+
+
+def generate(gan: GAN, state: TrainState, n: int, seed: int = 0) -> np.ndarray:
+    """``n`` clips from the generator of ``state`` with latents drawn from ``seed``."""
+    z_bd = models.sample_latent(gan.config, jax.random.PRNGKey(seed), n)
+    return np.asarray(make_generate(gan)(state.g_params, z_bd))
