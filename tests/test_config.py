@@ -61,12 +61,6 @@ def test_bad_betas_are_rejected_naming_them(name, bad):
         RunConfig(**{name: bad})
 
 
-@pytest.mark.xfail(
-    reason="BUG: config.RunConfig.__post_init__ checks lr/beta/label_smoothing with float(), so a "
-    "non-numeric string raises a bare ValueError ('could not convert string to float') that does "
-    "not name the setting, and a numeric string such as lr='2e-4' is accepted and kept as a str",
-    strict=True,
-)
 @pytest.mark.parametrize("bad", ["fast", "2e-4"])
 def test_non_numeric_lr_is_a_config_error_naming_it(bad):
     with pytest.raises(ConfigError, match=r"^lr="):
@@ -148,12 +142,6 @@ def test_load_of_missing_run_folder_says_so(tmp_path):
         RunConfig.load(tmp_path / "nothing")
 
 
-@pytest.mark.xfail(
-    reason="BUG: RunConfig accepts run_dir as an os.PathLike (validation checks str | PathLike), "
-    "but to_dict() keeps the Path, so RunFolder.write_config's json.dumps raises TypeError "
-    "'Object of type PosixPath is not JSON serializable'",
-    strict=True,
-)
 def test_path_run_dir_can_be_written(tmp_path):
     config = RunConfig(run_dir=tmp_path / "run")
     RunFolder(tmp_path / "run").write_config(config)

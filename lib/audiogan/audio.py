@@ -38,7 +38,7 @@ def log_spectrogram(wav: np.ndarray, sample_rate: int, n_fft: int | None = None)
     """Magnitude STFT in dB (peak 0 dB), frequency by time, for pictures."""
     wav = np.asarray(wav, dtype=np.float32).reshape(-1)
     if n_fft is None:
-        # About 32 ms frames, but never longer than the clip.
+        # A power of two near 16-32 ms, but never longer than the clip.
         n_fft = int(2 ** np.floor(np.log2(max(16, min(len(wav), sample_rate // 32)))))
     spec = np.abs(librosa.stft(wav, n_fft=n_fft, hop_length=max(1, n_fft // 4)))
     return librosa.amplitude_to_db(spec, ref=np.max(spec) if spec.max() > 0 else 1.0, top_db=80)

@@ -92,7 +92,7 @@ class RunConfig:
             )
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise ConfigError("dataset must be an embedded dataset name or a folder path.")
-        if not isinstance(self.run_dir, str | os.PathLike) or not str(self.run_dir).strip():
+        if not isinstance(self.run_dir, str | os.PathLike) or not os.fspath(self.run_dir).strip():
             raise ConfigError("run_dir must be a folder path, e.g. 'runs/my_run'.")
         positive_ints = (
             "steps", "batch_size", "sample_rate", "clip_samples", "n_critic", "latent_dim",
@@ -104,6 +104,12 @@ class RunConfig:
                 raise ConfigError(f"{name}={value!r} must be a positive whole number.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a whole number >= 0.")
+        for name in ("lr", "beta1", "beta2", "label_smoothing"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise ConfigError(f"{name}={value!r} must be a number.")
+            object.__setattr__(self, name, float(value))
+        object.__setattr__(self, "run_dir", os.fspath(self.run_dir))
         if not 0 < float(self.lr) < 1:
             raise ConfigError(f"lr={self.lr!r} must lie between 0 and 1 (e.g. 2e-4).")
         for name in ("beta1", "beta2"):

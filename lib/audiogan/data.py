@@ -124,7 +124,7 @@ def slice_clips(wav: np.ndarray, clip_samples: int, mode: str = "first") -> np.n
     n_whole = n // clip_samples
     clips = [wav[i * clip_samples:(i + 1) * clip_samples] for i in range(n_whole)]
     rest = wav[n_whole * clip_samples:]
-    if len(rest) >= clip_samples // 2:
+    if len(rest) and len(rest) >= clip_samples // 2:
         clips.append(np.pad(rest, (0, clip_samples - len(rest))))
     return np.stack(clips)
 
@@ -271,15 +271,17 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
     stem = ("tones" if config.dataset == "tones" else Path(config.dataset).name) + "-"
     key = stem + _cache_key(settings)
     folder = cache_dir()
-    clips_path, meta_path = folder / f"{key}.npy", folder / f"{key}.json"
+    clips_path, labels_path = folder / f"{key}.npy", folder / f"{key}.labels.npz"
+    meta_path = folder / f"{key}.json"
     if use_cache and clips_path.is_file() and meta_path.is_file():
         try:
             meta = json.loads(meta_path.read_text())
             clips = np.load(clips_path)
-            if meta["settings"] == json.loads(json.dumps(settings)) and clips.shape[0] == meta["n"]:
+            with np.load(labels_path) as stored:
+                labels = {k: stored[k] for k in stored.files}
+            if meta["settings"] == json.loads(json.dumps(settings)) and clips.shape == tuple(meta["shape"]):
                 return Dataset(
-                    name=meta["name"], clips=clips, sample_rate=config.sample_rate,
-                    labels={k: np.asarray(v) for k, v in meta["labels"].items()},
+                    name=meta["name"], clips=clips, sample_rate=config.sample_rate, labels=labels,
                     info=meta["info"] | {"cache": str(clips_path), "from_cache": True},
                 )
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
@@ -292,10 +294,11 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
         )
     folder.mkdir(parents=True, exist_ok=True)
     _atomic_save_npy(clips_path, data.clips)
-    meta = {
-        "name": data.name, "n": len(data), "settings": settings, "info": data.info,
-        "labels": {k: v.tolist() for k, v in data.labels.items()},
-    }
+    tmp = labels_path.with_name(labels_path.name + f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **data.labels)
+    os.replace(tmp, labels_path)
+    # The settings file goes last: a cache without it is incomplete and is rebuilt.
+    meta = {"name": data.name, "shape": list(data.clips.shape), "settings": settings, "info": data.info}
     _atomic_write_text(meta_path, json.dumps(meta))
     data.info = data.info | {"cache": str(clips_path), "from_cache": False}
     return data

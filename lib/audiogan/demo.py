@@ -39,13 +39,14 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.perf_counter()
     times = run_pipeline(run_dir, demo_parameters(args.steps))
     total = time.perf_counter() - t0
+    n_generated = demo_parameters(0)["04_listening_test"]["n_samples"]
     print(f"""
 [audiogan] demo finished in {total / 60:.1f} min ({', '.join(f'{k} {v:.0f} s' for k, v in times.items())}).
 Look in {run_dir}/:
   01_data.ipynb ... 04_listening_test.ipynb   the executed notebooks, with every plot and player
   metrics.csv, loss_curves.png                losses and D(real)/D(fake) as training went
   samples/step_XXXXXX/                        fixed-latent previews (WAV + spectrograms) during training
-  generated/                                  {demo_parameters(0)['04_listening_test']['n_samples']} clips from the final generator, pitch.json
+  generated/                                  {n_generated} clips from the final generator, pitch.json
   checkpoints/                                orbax checkpoints; running the demo again resumes
 Listen: open the executed notebooks in JupyterLab (make lab) and press play, or play a WAV,
 e.g. `aplay {run_dir}/generated/sample_00.wav` (any audio player works).

@@ -97,6 +97,8 @@ class RunFolder:
         if not rows:
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        if self.metrics_path.is_file():
+            self._repair_tail()
         new = not self.metrics_path.is_file() or self.metrics_path.stat().st_size == 0
         columns = list(rows[0])
         buf = io.StringIO()
@@ -106,28 +108,26 @@ class RunFolder:
         for row in rows:
             writer.writerow({k: _fmt(v) for k, v in row.items()})
         with open(self.metrics_path, "a") as f:
-            if not new:
-                self._repair_tail(f)
             f.write(buf.getvalue())
             f.flush()
             os.fsync(f.fileno())
 
-    def _repair_tail(self, f) -> None:
-        """If a crash left a torn last line, end it so the next row starts on a line of its own."""
-        with open(self.metrics_path, "rb") as r:
-            r.seek(0, os.SEEK_END)
-            if r.tell() == 0:
-                return
-            r.seek(-1, os.SEEK_END)
-            if r.read(1) != b"\n":
-                f.write("\n")
+    def _repair_tail(self) -> None:
+        """If a crash left a torn last line, cut it off so the next row starts on a line of its own."""
+        data = self.metrics_path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            with open(self.metrics_path, "r+b") as f:
+                f.truncate(data.rfind(b"\n") + 1)
 
     def read_metrics(self) -> dict[str, list[float]]:
         """Columns of ``metrics.csv`` as lists of floats; rows that are torn or malformed are
         skipped, so a file written up to the instant a run was killed still reads."""
         if not self.metrics_path.is_file():
             return {c: [] for c in METRIC_COLUMNS}
-        lines = self.metrics_path.read_text().splitlines()
+        text = self.metrics_path.read_text()
+        lines = text.splitlines()
+        if lines and not text.endswith("\n"):
+            lines = lines[:-1]  # torn by a crash mid-write: a row is complete only with its newline
         if not lines:
             return {c: [] for c in METRIC_COLUMNS}
         header = lines[0].split(",")

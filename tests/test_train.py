@@ -1,0 +1,157 @@
+"""The training state, the compiled step and the loop: learning, checkpoints, resume, NaN guard."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import jax
+import numpy as np
+import pytest
+
+from audiogan import data, train
+from audiogan.runs import RunFolder
+
+
+def leaves_equal(a, b) -> bool:
+    la, lb = jax.tree.leaves(a), jax.tree.leaves(b)
+    return len(la) == len(lb) and all(
+        np.asarray(x).dtype == np.asarray(y).dtype and np.array_equal(np.asarray(x), np.asarray(y))
+        for x, y in zip(la, lb, strict=True)
+    )
+
+
+def update_counts(opt_state) -> set[int]:
+    return {int(x) for x in jax.tree.leaves(opt_state) if np.ndim(x) == 0 and np.issubdtype(x.dtype, np.integer)}
+
+
+def test_step_updates_both_networks_and_compiles_once(tiny_config):
+    gan, state = train.create(tiny_config)
+    g0, d0 = jax.device_get(state.g_params), jax.device_get(state.d_params)
+    step = train.make_step(gan)
+    ds = data.load_dataset(tiny_config)
+    batches = data.Batches(ds.clips, tiny_config.batch_size, tiny_config.seed)
+    for s in range(3):
+        state, metrics = step(state, batches[s][None])
+    assert int(state.step) == 3
+    assert set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake"}
+    assert all(np.shape(v) == () and np.isfinite(v) for v in jax.device_get(metrics).values())
+    assert 0 < float(metrics["d_real"]) < 1 and 0 < float(metrics["d_fake"]) < 1
+    assert not leaves_equal(g0, state.g_params) and not leaves_equal(d0, state.d_params)
+    assert step._cache_size() == 1  # no recompilation as training runs
+
+
+def test_n_critic_updates_discriminator_that_many_times(tiny_config):
+    cfg = tiny_config.replace(n_critic=3)
+    gan, state = train.create(cfg)
+    step = train.make_step(gan)
+    ds = data.load_dataset(cfg)
+    real_cbt = np.stack([ds.clips[i * 16:(i + 1) * 16] for i in range(3)])
+    state, _ = step(state, real_cbt)
+    # Adam's count in each optimiser state says how many updates that network made.
+    assert update_counts(state.d_opt) == {3}
+    assert update_counts(state.g_opt) == {1}
+
+
+def test_discriminator_learns_on_tones_in_200_steps(tmp_path):
+    from audiogan.config import RunConfig
+
+    cfg = RunConfig(
+        run_dir=str(tmp_path / "learn"), dataset="tones", steps=200, batch_size=32, sample_rate=8000,
+        clip_samples=1024, n_clips=256, log_every=10, preview_every=200, checkpoint_every=200, seed=0,
+    )
+    h = train.train(cfg, progress=False).history
+    assert h["step"] == [float(s) for s in range(10, 201, 10)]
+    first, last = slice(0, 3), slice(-3, None)
+    assert np.mean(h["d_loss"][last]) < np.mean(h["d_loss"][first]) - 0.05
+    assert np.mean(h["d_real"][last]) > np.mean(h["d_real"][first]) + 0.05
+
+
+def test_run_folder_contents_and_checkpoint_reloads_bit_exact(tiny_config):
+    result = train.train(tiny_config, progress=False)
+    run = RunFolder(tiny_config.run_dir)
+    assert run.config() == tiny_config
+    assert run.read_json("dataset.json")["clips"] == 64
+    assert run.read_metrics()["step"] == [10.0, 20.0, 30.0, 40.0]
+    for step in (20, 40):
+        folder = run.sample_dir(step)
+        assert sorted(p.name for p in folder.iterdir()) == ["sample_0.wav", "sample_1.wav", "spectrograms.png"]
+    gan, restored = train.restore(tiny_config.run_dir)
+    assert int(restored.step) == 40
+    assert leaves_equal(restored, result.state)
+    # The restored generator makes exactly the previews it made at the end of training.
+    np.testing.assert_array_equal(train.preview(gan, restored), train.preview(result.gan, result.state))
+
+
+def test_resume_equals_uninterrupted_run(tiny_config, tmp_path):
+    whole = train.train(tiny_config.replace(run_dir=str(tmp_path / "whole")), progress=False)
+    parts_cfg = tiny_config.replace(run_dir=str(tmp_path / "parts"))
+    first = train.train(parts_cfg, progress=False, stop_after=20)
+    assert int(first.state.step) == 20 and first.resumed_from is None
+    second = train.train(parts_cfg, progress=False)
+    assert second.resumed_from == 20
+    for col in ("step", "d_loss", "g_loss", "d_real", "d_fake"):
+        assert second.history[col] == whole.history[col], col
+    assert leaves_equal(second.state.g_params, whole.state.g_params)
+
+
+def test_resume_drops_rows_logged_after_the_checkpoint(tiny_config):
+    train.train(tiny_config.replace(steps=30, checkpoint_every=20), progress=False)
+    run = RunFolder(tiny_config.run_dir)
+    # Simulate a crash after step 30 was logged but before it was checkpointed.
+    import shutil
+
+    run.wait()
+    shutil.rmtree(run.checkpoint_dir / "30")
+    assert run.read_metrics()["step"] == [10.0, 20.0, 30.0]
+    result = train.train(tiny_config, progress=False)
+    assert result.resumed_from == 20
+    assert result.history["step"] == [10.0, 20.0, 30.0, 40.0]
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_config):
+    good = data.load_dataset(tiny_config)
+    train.train(tiny_config.replace(steps=20), good, progress=False)
+    bad = data.Dataset("bad", np.full_like(good.clips, np.nan), good.sample_rate)
+    with pytest.raises(train.TrainingDiverged, match=r"NaN or infinite by step 30.*step 20"):
+        train.train(tiny_config, bad, progress=False)
+    run = RunFolder(tiny_config.run_dir)
+    assert run.latest_step() == 20
+    assert run.read_metrics()["step"] == [10.0, 20.0]
+    assert all(np.isfinite(run.read_metrics()["d_loss"]))
+
+
+def test_changed_recipe_in_same_run_dir_is_refused(tiny_config):
+    from audiogan.config import ConfigError
+
+    train.train(tiny_config.replace(steps=10), progress=False)
+    with pytest.raises(ConfigError, match="lr"):
+        train.train(tiny_config.replace(lr=1e-3), progress=False)
+
+
+def test_same_seed_same_run_other_seed_other_run(tiny_config, tmp_path):
+    a = train.train(tiny_config.replace(run_dir=str(tmp_path / "a"), steps=10), progress=False)
+    b = train.train(tiny_config.replace(run_dir=str(tmp_path / "b"), steps=10), progress=False)
+    c = train.train(tiny_config.replace(run_dir=str(tmp_path / "c"), steps=10, seed=1), progress=False)
+    assert a.history["d_loss"] == b.history["d_loss"]
+    assert a.history["d_loss"] != c.history["d_loss"]
+
+
+def test_batch_is_sharded_over_eight_devices_with_the_same_result(tiny_config, tmp_path):
+    """The same step on eight virtual CPU devices gives the losses of the one-device run."""
+    one = train.train(tiny_config.replace(run_dir=str(tmp_path / "one"), steps=10), progress=False)
+    script = textwrap.dedent(f"""
+        import jax
+        from audiogan import train
+        from audiogan.config import RunConfig
+        assert len(jax.devices()) == 8
+        cfg = RunConfig.load({str(tmp_path / 'one')!r}).replace(run_dir={str(tmp_path / 'eight')!r})
+        gan, state = train.create(cfg)
+        assert len(gan.data_sharding.mesh.devices.ravel()) == 8
+        print(train.train(cfg, progress=False).history["d_loss"])
+    """)
+    env = os.environ | {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    out = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-3000:]
+    eight = eval(out.stdout.strip().splitlines()[-1])
+    np.testing.assert_allclose(eight, one.history["d_loss"], rtol=1e-4)
