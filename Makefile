@@ -6,8 +6,6 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.audiogan-installed
 RUN    ?= runs/demo
-# A test run gets its own cache folder, so it never reads a cache a developer left behind.
-TEST_CACHE ?= $(CURDIR)/build/test-cache
 
 .PHONY: setup demo test lab lint clean help
 help:
@@ -30,7 +28,7 @@ demo: $(STAMP)
 	$(BIN)/python -m audiogan.demo --run-dir $(RUN)
 
 test: $(STAMP)
-	AUDIOGAN_CACHE_DIR=$(TEST_CACHE) $(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q  # tests/conftest.py gives each run a fresh dataset cache
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests benchmarks

@@ -82,6 +82,13 @@ def test_pipeline_writes_the_run_folder(smoke_run):
     assert "image/png" in outputs and "<audio" in outputs
 
 
+def committed_steps(folder: Path) -> list[int]:
+    """Checkpoint steps that orbax has finished writing (it renames a temporary folder when done)."""
+    if not folder.is_dir():
+        return []
+    return [int(p.name) for p in folder.iterdir() if p.name.isdigit() and (p / "commit_success.txt").exists()]
+
+
 def test_killed_training_notebook_resumes_to_the_same_losses(smoke_run, tmp_path):
     """02_train killed with SIGKILL half-way, then run again, ends like the uninterrupted run."""
     run_dir = tmp_path / "killed"
@@ -94,9 +101,7 @@ def test_killed_training_notebook_resumes_to_the_same_losses(smoke_run, tmp_path
     run = RunFolder(run_dir)
     deadline = time.time() + 240
     while time.time() < deadline and proc.poll() is None:
-        steps = [int(p.name) for p in (run_dir / "checkpoints").glob("[0-9]*") if (p / "commit_success.txt").exists()] \
-            if (run_dir / "checkpoints").is_dir() else []
-        if steps and max(steps) >= 100:
+        if max(committed_steps(run_dir / "checkpoints"), default=0) >= 100:
             break
         time.sleep(0.05)
     assert proc.poll() is None, "training ended before it could be killed: " + proc.stderr.read().decode()[-2000:]
