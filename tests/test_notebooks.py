@@ -120,11 +120,36 @@ def test_killed_training_notebook_resumes_to_the_same_losses(smoke_run, tmp_path
         assert resumed[col] == whole[col], col
 
 
+@pytest.mark.parametrize("model", ["wavegan", "specgan"])
+def test_paper_models_through_train_curves_and_listening_notebooks(model, tmp_path):
+    """02 -> 03 -> 04 for WaveGAN and SpecGAN (WGAN-GP, tiny width): trains, checkpoints, resumes,
+    previews, plots the Wasserstein estimate and plays clips loaded from the run folder alone."""
+    run_dir = tmp_path / model
+    train_params = {"dataset": "tones", "model": model, "d": 2, "batch_size": 8, "n_clips": 32,
+                    "steps": 4, "n_critic": 2, "log_every": 2, "preview_every": 4, "checkpoint_every": 2,
+                    "n_previews": 2, "live_plot": False}
+    run_pipeline(run_dir, {"02_train": train_params, "04_listening_test": {"n_samples": 2}},
+                 notebooks=("02_train", "03_loss_curves", "04_listening_test"), log=lambda *_: None)
+    run = RunFolder(run_dir)
+    cfg = run.config()
+    assert (cfg.model, cfg.loss, cfg.gp_weight, cfg.lr, cfg.beta2) == (model, "wgan-gp", 10.0, 1e-4, 0.9)
+    assert {"wasserstein", "gp"} <= set(run.read_metrics())
+    assert (run.sample_dir(4) / "sample_1.wav").is_file()
+    wav, sr = sf.read(run_dir / "generated" / "sample_01.wav")
+    assert sr == 16000 and wav.shape == (16384,)
+    assert "<audio" in (run_dir / "04_listening_test.ipynb").read_text()
+    # Asking for more steps continues the same run from its last checkpoint.
+    run_notebook("02_train", run_dir, train_params | {"steps": 6})
+    assert "resumed from the checkpoint at step 4" in (run_dir / "02_train.ipynb").read_text()
+    assert run.read_metrics()["step"] == [2.0, 4.0, 6.0]
+
+
 @pytest.mark.parametrize(
     ("notebook", "params", "expected"),
     [
         ("02_train", {"model": "transformer"}, ["model='transformer'", "'mlp'"]),
-        ("02_train", {"loss": "wasserstein"}, ["loss='wasserstein'", "'ns'", "'hinge'", "'lsgan'"]),
+        ("02_train", {"loss": "wasserstein"}, ["loss='wasserstein'", "'ns'", "'hinge'", "'lsgan'", "'wgan-gp'"]),
+        ("02_train", {"model": "wavegan", "clip_samples": 1000}, ["clip_samples=1000", "16384", "65536"]),
         ("01_data", {"dataset": "birdsong"}, ["dataset='birdsong'", "tones", "folder"]),
         ("01_data", {"dataset": "/no/such/folder"}, ["dataset='/no/such/folder'", "tones"]),
         ("01_data", {"dataset": "EMPTY"}, ["holds no audio files"]),

@@ -21,25 +21,51 @@ class ConfigError(ValueError):
     """A parameter has a value the suite cannot use; the message says which and what to do."""
 
 
-# Training hyperparameters of each model family's reference recipe. A setting the user leaves at
-# None takes its value from here.
+# Every hyperparameter of each model family's reference recipe, in one place. A setting the user
+# leaves at None takes its value from here.
 MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # The classic fully connected GAN (Goodfellow et al. 2014 as popularised by the Keras recipe):
-    # Adam(2e-4, beta1 0.5), one discriminator update per generator update, batch 128, latent 100,
-    # one-sided label smoothing 0.9 on the non-saturating cross-entropy loss.
+    # The classic fully connected GAN (Goodfellow et al. 2014, as in the widely used Keras recipe):
+    # non-saturating cross-entropy with one-sided label smoothing 0.9, Adam(2e-4, beta1 0.5),
+    # one discriminator update per generator update, batch 128, latent 100 (standard normal).
     "mlp": {
-        "loss": "ns",
-        "lr": 2e-4,
-        "beta1": 0.5,
-        "beta2": 0.999,
-        "n_critic": 1,
-        "latent_dim": 100,
-        "label_smoothing": 0.9,
+        "loss": "ns", "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
+        "latent_dim": 100, "label_smoothing": 0.9,
+    },
+    # WaveGAN, "Adversarial Audio Synthesis" (Donahue, McAuley, Puckette, ICLR 2019), its hyperparameter table:
+    # WGAN-GP with lambda 10 and 5 critic updates per generator update, Adam(1e-4, 0.5, 0.9),
+    # batch 64, latent 100 (uniform in [-1, 1]), model size d 64, kernel 25, stride 4, phase
+    # shuffle n=2 (one shift per batch as in the official code), transposed-convolution upsampling,
+    # no post-processing filter (the paper's optional filter has length 512), 16384 samples at 16 kHz.
+    "wavegan": {
+        "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
+        "latent_dim": 100, "label_smoothing": 1.0, "d": 64, "phase_shuffle": 2,
+        "phase_shuffle_per_example": False, "upsample": "zeros", "post_filter": 0,
+    },
+    # SpecGAN, same paper: the DCGAN pattern in 2-D (kernel 5x5, stride 2) on 128 x 128 normalised
+    # log-magnitude spectrograms, WGAN-GP (lambda 10, 5 critic updates), Adam(1e-4, 0.5, 0.9),
+    # batch 64, latent 100, d 64, no phase shuffle; audio back by Griffin-Lim (16 iterations).
+    "specgan": {
+        "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
+        "latent_dim": 100, "label_smoothing": 1.0, "d": 64, "griffin_lim_iters": 16,
     },
 }
+# Settings that depend on the loss rather than the model: WGAN-GP's critic is trained 5 times per
+# generator update with gradient-penalty weight lambda 10 (Gulrajani et al. 2017).
+LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
+    "wgan-gp": {"n_critic": 5, "gp_weight": 10.0},
+    "ns": {"n_critic": 1, "gp_weight": 0.0},
+    "hinge": {"n_critic": 1, "gp_weight": 0.0},
+    "lsgan": {"n_critic": 1, "gp_weight": 0.0},
+}
 MODELS = tuple(MODEL_DEFAULTS)
-LOSSES = ("ns", "hinge", "lsgan")
+ARCHITECTURE_FIELDS = (
+    "d", "phase_shuffle", "phase_shuffle_per_example", "upsample", "post_filter", "griffin_lim_iters",
+)
+LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
+UPSAMPLE_MODES = ("zeros", "nn")
+WAVEGAN_LENGTHS = (16384, 32768, 65536)
+SPECGAN_LENGTH = 16384
 
 
 def _choices(values) -> str:
@@ -53,19 +79,29 @@ class RunConfig:
     run_dir: str = "runs/default"
     dataset: str = "tones"  # an embedded dataset name or a folder of audio files
     model: str = "mlp"
-    loss: str | None = None
+    loss: str | None = None  # None: the model's recipe
     steps: int = 2000
-    batch_size: int = 128
+    batch_size: int | None = None
     seed: int = 0
     sample_rate: int = 16000
     clip_samples: int = 16384
-    # Optimiser and objective; None takes the model family's default.
+    # Optimiser and objective; None takes the recipe's value (MODEL_DEFAULTS, LOSS_DEFAULTS).
     lr: float | None = None
     beta1: float | None = None
     beta2: float | None = None
     n_critic: int | None = None
     latent_dim: int | None = None
-    label_smoothing: float | None = None
+    label_smoothing: float | None = None  # target for real clips with "ns"/"lsgan"; 1 = none
+    gp_weight: float | None = None  # gradient penalty (wgan-gp's lambda)
+    r1_weight: float = 0.0  # R1 penalty gamma on real clips (gamma/2 * E|grad D|^2); 0 = off
+    ema_decay: float = 0.0  # exponential moving average of the generator (e.g. 0.999); 0 = off
+    # Architecture (WaveGAN, SpecGAN); None takes the recipe's value.
+    d: int | None = None  # model size
+    phase_shuffle: int | None = None  # WaveGAN discriminator's phase-shuffle radius
+    phase_shuffle_per_example: bool | None = None  # one shift per example instead of per batch
+    upsample: str | None = None  # WaveGAN generator: "zeros" (transposed conv) or "nn"
+    post_filter: int | None = None  # WaveGAN's learned post-processing filter length; 0 = off
+    griffin_lim_iters: int | None = None  # SpecGAN: Griffin-Lim iterations back to audio
     # Data.
     n_clips: int = 2048  # size of an embedded dataset
     slices: str = "first"  # folder datasets: the first clip of each file, or every clip
@@ -76,6 +112,9 @@ class RunConfig:
     n_previews: int = 4
 
     def __post_init__(self):
+        # What the caller gave, before the recipe fills the gaps: replace() starts from this, so a
+        # changed model or loss brings its own defaults instead of keeping the old recipe's.
+        object.__setattr__(self, "_given", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if self.model not in MODEL_DEFAULTS:
             raise ConfigError(
                 f"model={self.model!r} is not a model of this suite; choose one of "
@@ -86,6 +125,15 @@ class RunConfig:
                 object.__setattr__(self, name, value)
         if self.loss not in LOSSES:
             raise ConfigError(f"loss={self.loss!r} is unknown; choose one of {_choices(LOSSES)}.")
+        for name, value in LOSS_DEFAULTS[self.loss].items():
+            if getattr(self, name) is None:
+                object.__setattr__(self, name, value)
+        for name in ARCHITECTURE_FIELDS:  # settings the chosen family does not use stay None
+            if name not in MODEL_DEFAULTS[self.model] and getattr(self, name) is not None:
+                raise ConfigError(
+                    f"{name}={getattr(self, name)!r} does not apply to model={self.model!r}; leave it "
+                    f"at None (it applies to {', '.join(m for m in MODELS if name in MODEL_DEFAULTS[m])})."
+                )
         if self.slices not in SLICE_MODES:
             raise ConfigError(
                 f"slices={self.slices!r} is unknown; choose one of {_choices(SLICE_MODES)}."
@@ -97,14 +145,14 @@ class RunConfig:
         positive_ints = (
             "steps", "batch_size", "sample_rate", "clip_samples", "n_critic", "latent_dim",
             "n_clips", "log_every", "preview_every", "checkpoint_every", "n_previews",
-        )
+        ) + tuple(n for n in ("d", "griffin_lim_iters") if getattr(self, n) is not None)
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive whole number.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a whole number >= 0.")
-        for name in ("lr", "beta1", "beta2", "label_smoothing"):
+        for name in ("lr", "beta1", "beta2", "label_smoothing", "gp_weight", "r1_weight", "ema_decay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{name}={value!r} must be a number.")
@@ -120,10 +168,41 @@ class RunConfig:
                 f"label_smoothing={self.label_smoothing!r} is the target for real clips; it must "
                 "lie in (0, 1] (1 turns smoothing off, 0.9 is the classic recipe)."
             )
+        for name in ("gp_weight", "r1_weight"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0 (0 turns it off).")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
+        self._check_architecture()
         if self.sample_rate < 1000:
             raise ConfigError(f"sample_rate={self.sample_rate} Hz is too low; use 8000 or more.")
         if self.clip_samples < 64:
             raise ConfigError(f"clip_samples={self.clip_samples} is too short; use 64 or more.")
+
+    def _check_architecture(self) -> None:
+        if self.model == "wavegan":
+            if self.clip_samples not in WAVEGAN_LENGTHS:
+                raise ConfigError(
+                    f"clip_samples={self.clip_samples} does not fit WaveGAN; choose one of "
+                    f"{_choices(WAVEGAN_LENGTHS)}."
+                )
+            if self.upsample not in UPSAMPLE_MODES:
+                raise ConfigError(
+                    f"upsample={self.upsample!r} is unknown; choose one of {_choices(UPSAMPLE_MODES)}."
+                )
+            for name in ("phase_shuffle", "post_filter"):
+                value = getattr(self, name)
+                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                    raise ConfigError(f"{name}={value!r} must be a whole number >= 0 (0 turns it off).")
+            if not isinstance(self.phase_shuffle_per_example, bool):
+                raise ConfigError(
+                    f"phase_shuffle_per_example={self.phase_shuffle_per_example!r} must be True or False."
+                )
+        if self.model == "specgan" and self.clip_samples != SPECGAN_LENGTH:
+            raise ConfigError(
+                f"clip_samples={self.clip_samples} does not fit SpecGAN, whose 128 x 128 spectrograms "
+                f"(hop 128) cover exactly {SPECGAN_LENGTH} samples; use clip_samples={SPECGAN_LENGTH}."
+            )
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -158,7 +237,11 @@ class RunConfig:
         return cls.from_dict(json.loads(path.read_text()))
 
     def replace(self, **changes) -> RunConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; settings that were left to the recipe are derived again."""
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown setting(s) {', '.join(unknown)}.")
+        return RunConfig(**(self._given | changes))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

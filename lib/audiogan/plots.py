@@ -123,21 +123,28 @@ def smooth(values: Sequence[float], weight: float) -> np.ndarray:
 def loss_curves(
     runs: Mapping[str, Mapping[str, Sequence[float]]], x: str = "step", smoothing: float = 0.6,
 ) -> Figure:
-    """Losses and D(real)/D(fake) of one or several runs against ``x`` ("step" or "time_s")."""
-    fig = Figure(figsize=(11, 3.4), layout="constrained")
-    ax_loss, ax_d = fig.subplots(1, 2)
-    colors = [f"C{i}" for i in range(10)]
+    """Losses and D(real)/D(fake) of one or several runs against ``x`` ("step" or "time_s"), plus
+    the Wasserstein estimate and the penalty terms for runs that log them (WGAN-GP, R1)."""
+    extras = [k for k in ("wasserstein", "gp", "r1") if any(cols.get(k) for cols in runs.values())]
+    fig = Figure(figsize=(16 if extras else 11, 3.4), layout="constrained")
+    axes = fig.subplots(1, 3 if extras else 2)
+    ax_loss, ax_d = axes[0], axes[1]
+    styles = {"wasserstein": "-", "gp": "--", "r1": ":"}
     for i, (name, cols) in enumerate(runs.items()):
         if not cols.get("step"):
             continue
-        c = colors[i % 10]
+        c = f"C{i % 10}"
         xs = cols[x]
         ax_loss.plot(xs, smooth(cols["d_loss"], smoothing), color=c, label=f"{name}: D loss")
         ax_loss.plot(xs, smooth(cols["g_loss"], smoothing), color=c, ls="--", label=f"{name}: G loss")
         ax_d.plot(xs, smooth(cols["d_real"], smoothing), color=c, label=f"{name}: D(real)")
         ax_d.plot(xs, smooth(cols["d_fake"], smoothing), color=c, ls=":", label=f"{name}: D(fake)")
+        for k in extras:
+            if cols.get(k):
+                axes[2].plot(xs, smooth(cols[k], smoothing), color=c, ls=styles[k], label=f"{name}: {k}")
     xlabel = {"step": "training step", "time_s": "wall time (s)"}.get(x, x)
-    for ax, title in ((ax_loss, "losses"), (ax_d, "discriminator output")):
+    titles = ["losses", "discriminator output", "Wasserstein estimate and penalties"]
+    for ax, title in zip(axes, titles, strict=False):
         ax.set_xlabel(xlabel)
         ax.set_title(title)
         ax.grid(alpha=0.3)

@@ -25,8 +25,10 @@ from audiogan import data as data_lib
 from audiogan import losses, models, plots
 from audiogan.audio import write_wav
 from audiogan.config import ConfigError, RunConfig
+from audiogan.models.specgan import SpectrogramCodec
 from audiogan.runs import METRIC_COLUMNS, RunFolder
 
+SPECTROGRAM_MOMENTS = "spectrogram_moments.npz"  # SpecGAN's per-bin moments, stored with the run
 PREVIEW_STREAM = 0x5EED  # the fixed preview latents come from fold_in(key(seed), PREVIEW_STREAM)
 
 
@@ -40,8 +42,14 @@ class TrainState:
     d_params: nnx.State
     g_opt: optax.OptState
     d_opt: optax.OptState
+    g_ema: nnx.State | dict  # moving average of g_params when ema_decay > 0, else empty
     step: jax.Array  # int32 scalar: generator updates done
     key: jax.Array  # uint32[2]: the run's base key
+
+    @property
+    def sampling_params(self) -> nnx.State:
+        """The generator weights to sample with: the moving average when it is kept."""
+        return self.g_ema if jax.tree.leaves(self.g_ema) else self.g_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -55,6 +63,14 @@ class GAN:
     d_tx: optax.GradientTransformation
     loss: losses.GANLoss
     mesh: Mesh
+    codec: SpectrogramCodec | None = None  # SpecGAN: clips <-> normalised spectrograms
+
+    def to_audio(self, x: np.ndarray) -> np.ndarray:
+        """Generator output as clips (SpecGAN's spectrograms through Griffin-Lim)."""
+        x = np.asarray(x)
+        if self.codec is None:
+            return x
+        return self.codec.decode(x, n_iter=self.config.griffin_lim_iters)
 
     def generator(self, state: TrainState) -> nnx.Module:
         return nnx.merge(self.g_def, state.g_params)
@@ -72,7 +88,7 @@ class GAN:
         return NamedSharding(self.mesh, PartitionSpec())
 
 
-def create(config: RunConfig) -> tuple[GAN, TrainState]:
+def create(config: RunConfig, codec: SpectrogramCodec | None = None) -> tuple[GAN, TrainState]:
     """Both networks, both optimisers and the key of a fresh run, placed on all devices."""
     g, d = models.build(config)
     g_def, g_params = nnx.split(g, nnx.Param)
@@ -86,10 +102,11 @@ def create(config: RunConfig) -> tuple[GAN, TrainState]:
             "it is split over."
         )
     mesh = Mesh(np.asarray(devices), ("data",))
-    gan = GAN(config, g_def, d_def, g_tx, d_tx, losses.get(config.loss), mesh)
+    gan = GAN(config, g_def, d_def, g_tx, d_tx, losses.get(config.loss), mesh, codec)
     state = TrainState(
         g_params=g_params, d_params=d_params,
         g_opt=g_tx.init(g_params), d_opt=d_tx.init(d_params),
+        g_ema=jax.tree.map(jnp.copy, g_params) if config.ema_decay > 0 else {},
         step=jnp.zeros((), jnp.int32), key=jax.random.PRNGKey(config.seed),
     )
     return gan, jax.device_put(state, gan.replicated)
@@ -103,10 +120,19 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
     def d_loss_fn(d_params, g_params, real_bt, z_bd, key):
         g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
         fake_bt = jax.lax.stop_gradient(g(z_bd))
-        k_real, k_fake = jax.random.split(key)
+        k_real, k_fake, k_gp, k_mix, k_r1 = jax.random.split(key, 5)
         real_logits, fake_logits = d(real_bt, key=k_real), d(fake_bt, key=k_fake)
         loss = objective.d_loss(real_logits, fake_logits, cfg.label_smoothing)
-        return loss, (objective.score(real_logits).mean(), objective.score(fake_logits).mean())
+        aux = {"d_real": objective.score(real_logits).mean(), "d_fake": objective.score(fake_logits).mean()}
+        if cfg.loss == "wgan-gp":
+            aux["wasserstein"] = real_logits.mean() - fake_logits.mean()
+        if cfg.gp_weight > 0:
+            aux["gp"] = losses.gradient_penalty(lambda x: d(x, key=k_gp), real_bt, fake_bt, k_mix)
+            loss = loss + cfg.gp_weight * aux["gp"]
+        if cfg.r1_weight > 0:
+            aux["r1"] = losses.r1_penalty(lambda x: d(x, key=k_r1), real_bt)
+            loss = loss + 0.5 * cfg.r1_weight * aux["r1"]
+        return loss, aux
 
     def g_loss_fn(g_params, d_params, z_bd, key):
         g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
@@ -115,19 +141,23 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
     def d_update(state: TrainState, real_bt, key):
         k_z, k_drop = jax.random.split(key)
         z_bd = models.sample_latent(cfg, k_z, real_bt.shape[0])
-        (loss, (d_real, d_fake)), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
+        (loss, aux), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
             state.d_params, state.g_params, real_bt, z_bd, k_drop
         )
         updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
         state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt)
-        return state, {"d_loss": loss, "d_real": d_real, "d_fake": d_fake}
+        return state, {"d_loss": loss} | aux
 
     def g_update(state: TrainState, batch_size, key):
         k_z, k_drop = jax.random.split(key)
         z_bd = models.sample_latent(cfg, k_z, batch_size)
         loss, grads = jax.value_and_grad(g_loss_fn)(state.g_params, state.d_params, z_bd, k_drop)
         updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
-        state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt)
+        g_params = optax.apply_updates(state.g_params, updates)
+        g_ema = state.g_ema
+        if cfg.ema_decay > 0:
+            g_ema = optax.incremental_update(g_params, g_ema, step_size=1.0 - cfg.ema_decay)
+        state = state.replace(g_params=g_params, g_opt=g_opt, g_ema=g_ema)
         return state, {"g_loss": loss}
 
     def step(state: TrainState, real_cbt: jax.Array):
@@ -141,7 +171,7 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
 
 
 def make_generate(gan: GAN) -> Callable[[nnx.State, jax.Array], jax.Array]:
-    """Compiled ``generate(g_params, z_bd) -> wav_bt``."""
+    """Compiled ``generate(g_params, z_bd) -> generator output`` (clips, or SpecGAN's spectrograms)."""
     return jax.jit(lambda g_params, z_bd: nnx.merge(gan.g_def, g_params)(z_bd))
 
 
@@ -164,6 +194,24 @@ def _mean_metrics(pending: list[dict]) -> dict[str, float]:
     fetched = jax.device_get(pending)
     names = [c for c in METRIC_COLUMNS if c in fetched[0]] + sorted(set(fetched[0]) - set(METRIC_COLUMNS))
     return {k: float(np.mean([m[k] for m in fetched])) for k in names}
+
+
+def prepare_features(config: RunConfig, dataset: data_lib.Dataset, run: RunFolder):
+    """What the discriminator sees of the dataset, and the codec that makes it.
+
+    Waveform models train on the clips themselves. SpecGAN trains on normalised spectrograms whose
+    per-bin moments are computed once over the training set and stored in the run folder, so a
+    resumed run and the notebooks decode with exactly the same moments.
+    """
+    if config.model != "specgan":
+        return dataset.clips, None
+    path = run.path / SPECTROGRAM_MOMENTS
+    if path.is_file():
+        codec = SpectrogramCodec.load(path)
+    else:
+        codec = SpectrogramCodec.fit(dataset.clips, dataset.sample_rate)
+        codec.save(path)
+    return codec.encode(dataset.clips), codec
 
 
 def write_previews(run: RunFolder, gan: GAN, clips: np.ndarray, step: int) -> None:
@@ -205,7 +253,8 @@ def train(
         "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
         "info": {k: v for k, v in dataset.info.items() if k != "files"},
     })
-    gan, state = create(config)
+    features, codec = prepare_features(config, dataset, run)
+    gan, state = create(config, codec)
     resumed_from = run.latest_step()
     time_offset = 0.0
     if resumed_from is not None:
@@ -219,7 +268,7 @@ def train(
     step_fn = make_step(gan)
     generate = make_generate(gan)
     z_preview = preview_latents(config)
-    batches = data_lib.Batches(dataset.clips, config.batch_size, config.seed)
+    batches = data_lib.Batches(features, config.batch_size, config.seed)
     n_critic = config.n_critic
 
     def real_batch(step: int) -> jax.Array:
@@ -260,7 +309,7 @@ def train(
                 if on_log is not None:
                     on_log(row)
             if s % config.preview_every == 0 or s == config.steps:
-                clips = np.asarray(generate(state.g_params, z_preview))
+                clips = gan.to_audio(generate(state.sampling_params, z_preview))
                 write_previews(run, gan, clips, s)
             if is_checkpoint(s):
                 run.save_checkpoint(s, state)
@@ -276,7 +325,8 @@ def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
     """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint)."""
     run = RunFolder(run_dir)
     config = run.config()
-    gan, template = create(config)
+    moments = run.path / SPECTROGRAM_MOMENTS
+    gan, template = create(config, SpectrogramCodec.load(moments) if moments.is_file() else None)
     try:
         state = run.restore_checkpoint(template, step)
     finally:
@@ -286,10 +336,10 @@ def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
 
 def preview(gan: GAN, state: TrainState) -> np.ndarray:
     """The generator's clips for the run's fixed preview latents (as in ``samples/``)."""
-    return np.asarray(make_generate(gan)(state.g_params, preview_latents(gan.config)))
+    return gan.to_audio(make_generate(gan)(state.sampling_params, preview_latents(gan.config)))
 
 
 def generate(gan: GAN, state: TrainState, n: int, seed: int = 0) -> np.ndarray:
     """``n`` clips from the generator of ``state`` with latents drawn from ``seed``."""
     z_bd = models.sample_latent(gan.config, jax.random.PRNGKey(seed), n)
-    return np.asarray(make_generate(gan)(state.g_params, z_bd))
+    return gan.to_audio(make_generate(gan)(state.sampling_params, z_bd))

@@ -11,9 +11,9 @@ import jax
 from flax import nnx
 
 from audiogan.config import RunConfig
-from audiogan.models import mlp
+from audiogan.models import mlp, specgan, wavegan
 
-FAMILIES: dict[str, ModuleType] = {"mlp": mlp}
+FAMILIES: dict[str, ModuleType] = {"mlp": mlp, "wavegan": wavegan, "specgan": specgan}
 
 
 def family(name: str) -> ModuleType:
@@ -26,8 +26,21 @@ def build(config: RunConfig, seed: int | None = None) -> tuple[nnx.Module, nnx.M
     if config.model == "mlp":
         g = mlp.Generator(config.latent_dim, config.clip_samples, rngs=rngs)
         d = mlp.Discriminator(config.clip_samples, rngs=rngs)
-        return g, d
-    raise KeyError(config.model)
+    elif config.model == "wavegan":
+        g = wavegan.Generator(
+            config.latent_dim, config.d, config.clip_samples, upsample=config.upsample,
+            post_filter=config.post_filter, rngs=rngs,
+        )
+        d = wavegan.Discriminator(
+            config.d, config.clip_samples, phase_shuffle=config.phase_shuffle,
+            per_example=config.phase_shuffle_per_example, rngs=rngs,
+        )
+    elif config.model == "specgan":
+        g = specgan.Generator(config.latent_dim, config.d, rngs=rngs)
+        d = specgan.Discriminator(config.d, rngs=rngs)
+    else:
+        raise KeyError(config.model)
+    return g, d
 
 
 def sample_latent(config: RunConfig, key: jax.Array, n: int) -> jax.Array:

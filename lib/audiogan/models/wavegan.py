@@ -1,0 +1,219 @@
+"""WaveGAN (Donahue, McAuley & Puckette, "Adversarial Audio Synthesis", ICLR 2019), channels-last (B, T, C).
+
+Hyperparameters (paper values are the defaults):
+
+- latent: ``latent_dim`` = 100, z ~ U[-1, 1] (:func:`sample_latent`);
+- model width ``d`` = 64 (the paper's ``d``; ``dim`` in the official code);
+- kernel length ``KERNEL_LEN`` = 25, stride ``STRIDE`` = 4 for every (transposed) convolution;
+- ``clip_samples`` in {16384, 32768, 65536} (about 1, 2 and 4 s at 16 kHz);
+- phase shuffle radius ``phase_shuffle`` = 2 with reflect padding, one shift per batch
+  (``per_example=True`` draws one per example instead, as common ports do);
+- LeakyReLU slope ``NEGATIVE_SLOPE`` = 0.2 in the discriminator, ReLU in the generator;
+- no batch normalisation (the paper's WGAN-GP setting);
+- optional learned post-processing filter of length ``post_filter`` (paper: 512; 0 = off).
+
+Generator, clip_samples = 16384:
+    z (B, 100) -> Dense 256d -> reshape (B, 16, 16d) -> ReLU
+    -> 5 transposed convolutions (kernel 25, stride 4), channels 8d, 4d, 2d, d, 1, ReLU between them
+    -> tanh -> (B, 16384) [-> post filter: Conv1d(1 -> 1, kernel post_filter, no bias, 'SAME')].
+For 32768 and 65536 the dense layer gives (B, 16, 32d) and there are six transposed convolutions,
+channels 16d, 8d, 4d, 2d, d, 1, the last with stride 2 (32768) or 4 (65536).
+``upsample="nn"`` replaces each transposed convolution by nearest-neighbour upsampling (repeat each
+sample ``stride`` times) followed by a stride-1 'SAME' convolution of the same kernel length.
+
+Discriminator, clip_samples = 16384:
+    wav (B, 16384, 1) -> 5 convolutions (kernel 25, stride 4, TF 'SAME' padding), channels d, 2d, 4d, 8d, 16d,
+    each followed by LeakyReLU(0.2), and phase shuffle after the first four
+    -> flatten (B, 16 * 16d) -> Dense 1 -> logits (B,).
+For 32768 and 65536 a sixth convolution (32d channels, stride 2 or 4, no phase shuffle after it) brings
+the length back to 16 before the flatten.
+
+Padding follows TensorFlow's 'SAME': for kernel 25, stride 4 on an even length it pads 10 left and
+11 right (PyTorch's ``padding=11`` pads 11 | 11). The transposed convolution is TF's
+``conv2d_transpose``: the exact gradient (adjoint) of that strided convolution, with its kernel stored
+in TF's layout (kernel, out channels, in channels), and gives exactly stride x length samples.
+
+The convolutions come from :mod:`audiogan.models.conv`: on CPU they run as matrix products of patches
+(several times faster than XLA's convolutions, above all for the gradient penalty), elsewhere as XLA's
+native convolutions; both forms give the same numbers (``AUDIOGAN_CONV_FORM`` picks one).
+
+Initialisation follows the official TensorFlow code rather than Flax's defaults: Glorot-uniform
+kernels (TF's default for ``tf.layers.dense / conv1d / conv2d_transpose``) and zero biases.
+
+Parameters at d=64, clip_samples=16384: generator 19,065,345, discriminator 17,427,969.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+# The convolutions live in audiogan.models.conv, in a "lax" and a "matmul" form; same_padding is re-exported.
+from audiogan.models.conv import conv1d, conv1d_transpose, same_padding  # noqa: F401
+
+LATENT_DIM = 100
+MODEL_DIM = 64
+KERNEL_LEN = 25
+STRIDE = 4
+PHASE_SHUFFLE = 2
+NEGATIVE_SLOPE = 0.2
+POST_FILTER_LEN = 512  # the paper's length, when the post filter is switched on
+CLIP_SAMPLES = (16384, 32768, 65536)
+UPSAMPLES = ("zeros", "nn")
+_init_kernel = jax.nn.initializers.glorot_uniform()
+
+
+def sample_latent(key: jax.Array, n: int, latent_dim: int = LATENT_DIM) -> jax.Array:
+    """WaveGAN draws z uniformly from [-1, 1]."""
+    return jax.random.uniform(key, (n, latent_dim), dtype=jnp.float32, minval=-1.0, maxval=1.0)
+
+
+def _check_clip_samples(clip_samples: int) -> None:
+    if clip_samples not in CLIP_SAMPLES:
+        raise ValueError(f"WaveGAN clip_samples must be one of {CLIP_SAMPLES}, got clip_samples={clip_samples}")
+
+
+def phase_shuffle(x_btc: jax.Array, key: jax.Array | None, radius: int, per_example: bool = False) -> jax.Array:
+    """Shift along time by k ~ U{-radius..radius}, filling the edges by reflection (edge sample not repeated).
+
+    ``out[:, t] = reflect(x)[:, t - k]``. One k for the whole batch (the official code), or one per example.
+    ``radius`` 0 or ``key`` None is the identity. Differentiable any number of times.
+    """
+    if key is None or radius == 0:
+        return x_btc
+    length = x_btc.shape[1]
+    padded_btc = jnp.pad(x_btc, ((0, 0), (radius, radius), (0, 0)), mode="reflect")
+    if not per_example:
+        k = jax.random.randint(key, (), -radius, radius + 1)
+        return jax.lax.dynamic_slice_in_dim(padded_btc, radius - k, length, axis=1)
+    k_b11 = jax.random.randint(key, (x_btc.shape[0], 1, 1), -radius, radius + 1)
+    out_btc = jnp.zeros_like(x_btc)
+    for shift in range(-radius, radius + 1):
+        out_btc = jnp.where(k_b11 == shift, padded_btc[:, radius - shift : radius - shift + length], out_btc)
+    return out_btc
+
+
+def _bias(b_c: jax.Array) -> jax.Array:
+    return b_c[None, None, :]
+
+
+class Conv1d(nnx.Module):
+    """Strided convolution with TF 'SAME' padding; kernel (kernel_len, in, out)."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_len: int, stride: int, *, use_bias: bool = True, rngs: nnx.Rngs):
+        self.stride = stride
+        self.kernel = nnx.Param(_init_kernel(rngs.params(), (kernel_len, c_in, c_out), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((c_out,), jnp.float32)) if use_bias else None
+
+    def __call__(self, x_btc: jax.Array) -> jax.Array:
+        h_btc = conv1d(x_btc, self.kernel[...], self.stride)
+        return h_btc if self.bias is None else h_btc + _bias(self.bias[...])
+
+
+class ConvTranspose1d(nnx.Module):
+    """TF's 'SAME' transposed convolution, stride x length samples; kernel (kernel_len, out, in) as in TF."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_len: int, stride: int, *, rngs: nnx.Rngs):
+        self.stride = stride
+        self.kernel = nnx.Param(_init_kernel(rngs.params(), (kernel_len, c_out, c_in), jnp.float32))
+        self.bias = nnx.Param(jnp.zeros((c_out,), jnp.float32))
+
+    def __call__(self, x_btc: jax.Array) -> jax.Array:
+        return conv1d_transpose(x_btc, self.kernel[...], self.stride) + _bias(self.bias[...])
+
+
+class UpsampleConv1d(nnx.Module):
+    """Nearest-neighbour upsampling by ``stride`` then a stride-1 'SAME' convolution (the paper's "nn")."""
+
+    def __init__(self, c_in: int, c_out: int, kernel_len: int, stride: int, *, rngs: nnx.Rngs):
+        self.stride = stride
+        self.conv = Conv1d(c_in, c_out, kernel_len, 1, rngs=rngs)
+
+    def __call__(self, x_btc: jax.Array) -> jax.Array:
+        return self.conv(jnp.repeat(x_btc, self.stride, axis=1))
+
+
+def _generator_plan(d: int, clip_samples: int) -> tuple[int, list[int], list[int]]:
+    """(channels after the dense layer, channels of each upsampling layer, their strides)."""
+    _check_clip_samples(clip_samples)
+    if clip_samples == 16384:
+        return 16 * d, [8 * d, 4 * d, 2 * d, d, 1], [STRIDE] * 5
+    last_stride = 2 if clip_samples == 32768 else 4
+    return 32 * d, [16 * d, 8 * d, 4 * d, 2 * d, d, 1], [STRIDE] * 5 + [last_stride]
+
+
+def _discriminator_plan(d: int, clip_samples: int) -> tuple[list[int], list[int]]:
+    """(channels of each convolution, their strides); the last output always has 16 samples."""
+    _check_clip_samples(clip_samples)
+    channels, strides = [d, 2 * d, 4 * d, 8 * d, 16 * d], [STRIDE] * 5
+    if clip_samples != 16384:
+        channels.append(32 * d)
+        strides.append(2 if clip_samples == 32768 else 4)
+    return channels, strides
+
+
+class Generator(nnx.Module):
+    def __init__(
+        self,
+        latent_dim: int = LATENT_DIM,
+        d: int = MODEL_DIM,
+        clip_samples: int = 16384,
+        *,
+        upsample: str = "zeros",
+        post_filter: int = 0,
+        rngs: nnx.Rngs,
+    ):
+        dense_channels, channels, strides = _generator_plan(d, clip_samples)
+        if upsample not in UPSAMPLES:
+            raise ValueError(f"WaveGAN upsample must be one of {UPSAMPLES}, got upsample={upsample!r}")
+        if post_filter < 0:
+            raise ValueError(f"post_filter must be 0 (off) or a filter length, got post_filter={post_filter}")
+        self.clip_samples, self.dense_channels = clip_samples, dense_channels
+        self.dense = nnx.Linear(latent_dim, 16 * dense_channels, kernel_init=_init_kernel, rngs=rngs)
+        layer = ConvTranspose1d if upsample == "zeros" else UpsampleConv1d
+        widths = [dense_channels, *channels]
+        self.layers = nnx.List(
+            [layer(a, b, KERNEL_LEN, s, rngs=rngs) for a, b, s in zip(widths[:-1], widths[1:], strides, strict=True)]
+        )
+        self.post_filter = Conv1d(1, 1, post_filter, 1, use_bias=False, rngs=rngs) if post_filter else None
+
+    def __call__(self, z_bd: jax.Array) -> jax.Array:
+        h_btc = self.dense(z_bd).reshape(z_bd.shape[0], 16, self.dense_channels)
+        h_btc = nnx.relu(h_btc)
+        for layer in self.layers[:-1]:
+            h_btc = nnx.relu(layer(h_btc))
+        wav_btc = jnp.tanh(self.layers[-1](h_btc))
+        if self.post_filter is not None:  # after tanh, as in the official code: may leave [-1, 1]
+            wav_btc = self.post_filter(wav_btc)
+        return wav_btc[:, :, 0]
+
+
+class Discriminator(nnx.Module):
+    def __init__(
+        self,
+        d: int = MODEL_DIM,
+        clip_samples: int = 16384,
+        *,
+        phase_shuffle: int = PHASE_SHUFFLE,
+        per_example: bool = False,
+        rngs: nnx.Rngs,
+    ):
+        channels, strides = _discriminator_plan(d, clip_samples)
+        self.radius, self.per_example = phase_shuffle, per_example
+        widths = [1, *channels]
+        self.convs = nnx.List(
+            [Conv1d(a, b, KERNEL_LEN, s, rngs=rngs) for a, b, s in zip(widths[:-1], widths[1:], strides, strict=True)]
+        )
+        self.out = nnx.Linear(16 * channels[-1], 1, kernel_init=_init_kernel, rngs=rngs)
+
+    def __call__(self, wav_bt: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        """Logits, shape (batch,). With ``key`` phase shuffle is on (training); without, it is off."""
+        n_shuffled = 4  # after the first four convolutions, whatever the clip length
+        keys = list(jax.random.split(key, n_shuffled)) if key is not None else [None] * n_shuffled
+        h_btc = wav_bt[:, :, None]
+        for i, conv in enumerate(self.convs):
+            h_btc = nnx.leaky_relu(conv(h_btc), NEGATIVE_SLOPE)
+            if i < n_shuffled:
+                h_btc = phase_shuffle(h_btc, keys[i], self.radius, self.per_example)
+        return self.out(h_btc.reshape(h_btc.shape[0], -1))[:, 0]
