@@ -1,0 +1,213 @@
+"""audiogan.models.conv: the "matmul" form equals the "lax" form in value, gradient and second derivative."""
+
+from __future__ import annotations
+
+import importlib
+import itertools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from audiogan.models import conv, wavegan
+
+OUT_RTOL = 1e-5  # largest |difference| relative to the largest |value|
+GRAD_RTOL = 1e-5
+SECOND_RTOL = 1e-5  # achieved: <= 6e-7 for every case and derivative
+
+# (name, op, x shape, kernel shape, stride, padding); 1-D kernels (K, in, out) / TF transpose (K, out, in),
+# 2-D kernels (KH, KW, in, out). Tiny widths, WaveGAN's and SpecGAN's kernels, strides and paddings.
+CASES = [
+    ("conv1d k25 s4", conv.conv1d, (2, 64, 3), (25, 3, 4), 4, "SAME"),  # 10|11
+    ("conv1d k25 s2", conv.conv1d, (2, 32, 2), (25, 2, 3), 2, "SAME"),
+    ("conv1d k25 s1", conv.conv1d, (2, 64, 3), (25, 3, 2), 1, "SAME"),  # the 'nn' layers: 12|12
+    ("conv1d k512 s1 post filter", conv.conv1d, (2, 1024, 1), (512, 1, 1), 1, "SAME"),  # 255|256, blocked
+    ("conv1d k25 s4 explicit", conv.conv1d, (2, 61, 2), (25, 2, 3), 4, (11, 11)),  # PyTorch's padding
+    ("conv1d k70 s3 explicit long", conv.conv1d, (2, 200, 2), (70, 2, 3), 3, (5, 30)),  # 23 outputs per row
+    ("conv1d_transpose k25 s4", conv.conv1d_transpose, (2, 16, 3), (25, 4, 3), 4, "SAME"),  # 16 -> 64
+    ("conv1d_transpose k25 s2", conv.conv1d_transpose, (2, 16, 2), (25, 3, 2), 2, "SAME"),
+    ("conv1d_transpose k25 s4 valid", conv.conv1d_transpose, (2, 5, 2), (25, 3, 2), 4, "VALID"),
+    ("conv2d k5 s2", conv.conv2d, (2, 16, 16, 2), (5, 5, 2, 3), 2, "SAME"),  # SpecGAN: 1|2
+    ("conv2d k5 s2 odd", conv.conv2d, (2, 9, 12, 2), (5, 5, 2, 3), 2, "SAME"),
+    ("conv2d_transpose k5 s2", conv.conv2d_transpose, (2, 8, 8, 3), (5, 5, 3, 2), 2, "SAME"),  # 3|2: 8 -> 16
+    ("conv2d_transpose k5 s2 odd", conv.conv2d_transpose, (2, 5, 6, 2), (5, 5, 2, 3), 2, "SAME"),
+    ("conv2d_transpose k5 s21 explicit", conv.conv2d_transpose, (2, 4, 6, 2), (5, 5, 2, 3), (2, 1), [(4, 2), (1, 3)]),
+]
+
+
+def _rel(a, b) -> float:
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    return float(np.abs(a - b).max() / max(np.abs(b).max(), 1e-30))
+
+
+def _inputs(x_shape, k_shape, y_shape, seed=0):
+    kx, kk, kr = jax.random.split(jax.random.key(seed), 3)
+    return jax.random.normal(kx, x_shape), jax.random.normal(kk, k_shape), jax.random.normal(kr, y_shape)
+
+
+# ---- numpy float64 references: the semantics both forms must have -----------------------------------------
+
+
+def _np_conv(x, w, strides, pads):
+    """Strided correlation of the zero-padded x with w (*K, in, out), n spatial dims."""
+    n = x.ndim - 2
+    xp = np.pad(x, [(0, 0), *pads, (0, 0)])
+    out = [(xp.shape[1 + i] - w.shape[i]) // strides[i] + 1 for i in range(n)]
+    y = np.zeros((x.shape[0], *out, w.shape[-1]))
+    for tap in itertools.product(*(range(k) for k in w.shape[:n])):
+        window = tuple(slice(t, t + s * (o - 1) + 1, s) for t, s, o in zip(tap, strides, out, strict=True))
+        y += xp[(slice(None), *window)] @ w[tap]
+    return y
+
+
+def _np_reference(op, x, w, stride, padding):
+    x, w = np.asarray(x, np.float64), np.asarray(w, np.float64)
+    if op is conv.conv1d:
+        pads = [conv.same_padding(x.shape[1], w.shape[0], stride)] if padding == "SAME" else [padding]
+        return _np_conv(x, w, (stride,), pads)
+    if op is conv.conv1d_transpose:  # TF: input t scatters the kernel at t * stride, then crop pad_left
+        k, length = w.shape[0], x.shape[1]
+        full = np.zeros((x.shape[0], (length - 1) * stride + k, w.shape[1]))
+        for t in range(length):
+            full[:, t * stride : t * stride + k] += np.einsum("bi,koi->bko", x[:, t], w)
+        if padding == "VALID":
+            return full
+        lo, _ = conv.same_padding(stride * length, k, stride)
+        return full[:, lo : lo + stride * length]
+    strides = (stride, stride) if isinstance(stride, int) else stride
+    if op is conv.conv2d:  # 'SAME' is TF's
+        pads = [conv.same_padding(n, k, s) for n, k, s in zip(x.shape[1:3], w.shape[:2], strides, strict=True)]
+        return _np_conv(x, w, strides, pads)
+    # conv2d_transpose: the unflipped kernel on the zero-stuffed input, 'SAME' padding (k + s - 2) split 3|2
+    stuffed = np.zeros((x.shape[0], *((n - 1) * s + 1 for n, s in zip(x.shape[1:3], strides, strict=True)), x.shape[3]))
+    stuffed[:, :: strides[0], :: strides[1]] = x
+    if padding == "SAME":
+        padding = [(-(-(k + s - 2) // 2), (k + s - 2) // 2) for k, s in zip(w.shape[:2], strides, strict=True)]
+    return _np_conv(stuffed, w, (1, 1), padding)
+
+
+@pytest.mark.parametrize("form", ["lax", "matmul"])
+@pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
+def test_both_forms_match_the_reference(case, form):
+    _, op, x_shape, k_shape, stride, padding = case
+    x, w, _ = _inputs(x_shape, k_shape, (1,))
+    y = jax.jit(lambda x, w: op(x, w, stride, padding, form=form))(x, w)
+    expected = _np_reference(op, x, w, stride, padding)
+    assert y.shape == expected.shape and y.dtype == jnp.float32
+    assert _rel(y, expected) < OUT_RTOL
+
+
+# ---- matmul form against lax form: values, gradients, the gradient penalty's second derivative -------------
+
+
+def _derivatives(op, stride, padding, form):
+    """(out, d<out, r>/dx, d<out, r>/dw, d|d<out, r>/dx|^2/dw), one jit."""
+
+    def inner(x, w, r):
+        return jnp.sum(op(x, w, stride, padding, form=form) * r)
+
+    def gp(w, x, r):
+        return jnp.sum(jax.grad(inner)(x, w, r) ** 2)
+
+    def all_of(x, w, r):
+        grad_x, grad_w = jax.grad(inner, argnums=(0, 1))(x, w, r)
+        return op(x, w, stride, padding, form=form), grad_x, grad_w, jax.grad(gp)(w, x, r)
+
+    return jax.jit(all_of)
+
+
+# The networks' own shapes (the odd, explicit and 'VALID' cases above only check values, to save time).
+DERIVATIVE_CASES = [c for c in CASES if not any(word in c[0] for word in ("odd", "explicit", "valid"))]
+
+
+@pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=[c[0] for c in DERIVATIVE_CASES])
+def test_matmul_form_equals_lax_form_to_the_second_derivative(case):
+    _, op, x_shape, k_shape, stride, padding = case
+    y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, padding, form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
+    x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
+    lax_out = _derivatives(op, stride, padding, "lax")(x, w, r)
+    mm_out = _derivatives(op, stride, padding, "matmul")(x, w, r)
+    for name, a, b, rtol in zip(
+        ["output", "grad x", "grad kernel", "second derivative"], mm_out, lax_out,
+        [OUT_RTOL, GRAD_RTOL, GRAD_RTOL, SECOND_RTOL], strict=True,
+    ):
+        assert a.shape == b.shape, name
+        assert _rel(a, b) < rtol, (name, _rel(a, b))
+
+
+def test_matmul_form_has_no_convolution_gather_or_scatter():
+    """Slices, pads, reshapes, concatenations and dots only, to the second derivative."""
+    x, w, r = _inputs((2, 64, 3), (25, 3, 4), (2, 16, 4))
+    xt, wt, rt = _inputs((2, 16, 3), (25, 4, 3), (2, 64, 4))
+    text = str(jax.make_jaxpr(_derivatives(conv.conv1d, 4, "SAME", "matmul"))(x, w, r))
+    text += str(jax.make_jaxpr(_derivatives(conv.conv1d_transpose, 4, "SAME", "matmul"))(xt, wt, rt))
+    for primitive in ("conv_general_dilated", "gather", "scatter"):
+        assert primitive not in text
+    assert "dot_general" in text
+
+
+# ---- choosing the form ----------------------------------------------------------------------------------------
+
+
+def test_form_resolution_and_overrides(monkeypatch):
+    monkeypatch.setattr(conv, "FORM", "auto")
+    assert conv.resolve_form() == ("matmul" if jax.default_backend() == "cpu" else "lax")
+    assert conv.resolve_form("lax") == "lax" and conv.resolve_form("matmul") == "matmul"
+    with conv.use_form("lax"):
+        assert conv.FORM == "lax" and conv.resolve_form() == "lax" and conv.resolve_form("matmul") == "matmul"
+    assert conv.FORM == "auto"
+    with pytest.raises(ValueError, match="form must be one of"):
+        conv.resolve_form("fft")
+    with pytest.raises(ValueError, match="form must be one of"), conv.use_form("fft"):
+        pass
+    x, w, _ = _inputs((1, 64, 1), (25, 1, 2), (1,))
+    with pytest.raises(ValueError, match="padding must be"):
+        conv.conv1d(x, w, 4, "same")
+    with pytest.raises(ValueError, match="stride must be"):
+        conv.conv1d_transpose(x, w, 0)
+    monkeypatch.setattr(conv, "FORM", "matmul")
+    text = str(jax.make_jaxpr(lambda x, w: conv.conv1d(x, w, 4))(x, w))
+    assert "conv_general_dilated" not in text and "conv_general_dilated" in str(
+        jax.make_jaxpr(lambda x, w: conv.conv1d(x, w, 4, form="lax"))(x, w)
+    )
+
+
+def test_environment_variable_sets_the_form(monkeypatch):
+    original = conv.FORM
+    try:
+        monkeypatch.setenv("AUDIOGAN_CONV_FORM", "lax")
+        assert importlib.reload(conv).FORM == "lax"
+        monkeypatch.setenv("AUDIOGAN_CONV_FORM", "gpu")
+        with pytest.raises(ValueError, match="AUDIOGAN_CONV_FORM must be one of"):
+            importlib.reload(conv)
+    finally:
+        monkeypatch.undo()  # the environment as it was, then the module as it was
+        importlib.reload(conv)
+    assert conv.FORM == original
+
+
+# ---- whole WaveGAN networks ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("variant", ["zeros", "nn_post_filter"])
+def test_wavegan_networks_are_the_same_in_both_forms(variant):
+    kwargs = {"upsample": "nn", "post_filter": 512} if variant == "nn_post_filter" else {}
+    g_def, g_params = nnx.split(wavegan.Generator(8, 4, 16384, rngs=nnx.Rngs(0), **kwargs))
+    d_def, d_params = nnx.split(wavegan.Discriminator(4, 16384, rngs=nnx.Rngs(1)))
+    z_bd = wavegan.sample_latent(jax.random.key(0), 2, 8)
+    key = jax.random.key(3)
+
+    def forward(g_params, d_params):
+        wav_bt = nnx.merge(g_def, g_params)(z_bd)
+        return wav_bt, nnx.merge(d_def, d_params)(wav_bt, key=key)
+
+    outputs = {}
+    for form in ("lax", "matmul"):
+        with conv.use_form(form):
+            outputs[form] = jax.jit(forward)(g_params, d_params)
+    (wav_lax, logits_lax), (wav_mm, logits_mm) = outputs["lax"], outputs["matmul"]
+    assert wav_mm.shape == (2, 16384) and logits_mm.shape == (2,)
+    assert _rel(wav_mm, wav_lax) < OUT_RTOL
+    assert _rel(logits_mm, logits_lax) < OUT_RTOL
