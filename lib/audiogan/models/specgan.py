@@ -40,6 +40,8 @@ import librosa
 import numpy as np
 from flax import nnx
 
+from audiogan.models import conv
+
 # Architecture (paper defaults).
 LATENT_DIM = 100
 DIM = 64
@@ -68,7 +70,6 @@ _WINDOW_SUM_T = librosa.filters.window_sumsquare(
 )[:CLIP_SAMPLES]
 # librosa divides by _WINDOW_SUM_T; this gain makes it a division by max(_WINDOW_SUM_T, 0.5) instead.
 _EDGE_GAIN_T = _WINDOW_SUM_T / np.maximum(_WINDOW_SUM_T, np.float32(0.5))
-_DIMS = ("NHWC", "HWIO", "NHWC")
 _INIT = jax.nn.initializers.glorot_uniform()
 _CHUNK = 256  # clips per STFT batch: bounds the complex intermediate to ~17 MB
 
@@ -80,17 +81,18 @@ def sample_latent(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
 
 # ---------------------------------------------------------------------------- convolutions
 def conv2d(x_bhwc: jax.Array, w_hwio: jax.Array, stride: int = STRIDE) -> jax.Array:
-    """Strided 2-D convolution with TensorFlow 'SAME' padding (the extra pad goes after: 1|2 here)."""
-    return jax.lax.conv_general_dilated(x_bhwc, w_hwio, (stride, stride), "SAME", dimension_numbers=_DIMS)
+    """Strided 2-D convolution with TensorFlow 'SAME' padding (the extra pad goes after: 1|2 here);
+    patches x weight matrix on CPU, the native convolution elsewhere (``audiogan.models.conv``)."""
+    return conv.conv2d(x_bhwc, w_hwio, stride, "SAME")
 
 
 def conv_transpose2d(x_bhwc: jax.Array, w_hwio: jax.Array, stride: int = STRIDE) -> jax.Array:
     """Transposed 2-D convolution, output ``stride`` times larger, padded as TF's 'SAME' (3|2 here).
 
     The kernel is applied unflipped to the zero-stuffed input; TF's ``conv2d_transpose`` flips it,
-    which only re-labels randomly initialised weights.
+    which only re-labels randomly initialised weights. Polyphase matmul on CPU (``audiogan.models.conv``).
     """
-    return jax.lax.conv_transpose(x_bhwc, w_hwio, (stride, stride), "SAME", dimension_numbers=_DIMS)
+    return conv.conv2d_transpose(x_bhwc, w_hwio, stride, "SAME")
 
 
 class _Conv(nnx.Module):
@@ -119,8 +121,8 @@ class Generator(nnx.Module):
     def __call__(self, z_bd: jax.Array) -> jax.Array:
         h = self.project(z_bd).reshape(z_bd.shape[0], BASE, BASE, self.base_channels)
         h = nnx.relu(h)
-        for conv in self.upconvs[:-1]:
-            h = nnx.relu(conv(h))
+        for layer in self.upconvs[:-1]:
+            h = nnx.relu(layer(h))
         return jnp.tanh(self.upconvs[-1](h))[..., 0]  # spec_bft in [-1, 1]
 
 
@@ -136,8 +138,8 @@ class Discriminator(nnx.Module):
         """Logits, shape (batch,). ``key`` is accepted for a common interface and unused."""
         del key
         h = spec_bft[..., None]
-        for conv in self.downconvs:
-            h = nnx.leaky_relu(conv(h), NEGATIVE_SLOPE)
+        for layer in self.downconvs:
+            h = nnx.leaky_relu(layer(h), NEGATIVE_SLOPE)
         return self.out(h.reshape(h.shape[0], -1))[:, 0]
 
 
