@@ -22,6 +22,7 @@ import numpy as np
 
 from audiogan.audio import AUDIO_EXTENSIONS, read_audio, rms_db
 from audiogan.config import ConfigError, RunConfig
+from audiogan.files import atomic_path, atomic_write_text
 
 PEAK = 0.95  # clips are peak-normalised to this level
 SILENCE_DB = -60.0  # clips quieter than this (RMS, dBFS, before normalising) are dropped
@@ -233,19 +234,6 @@ def _cache_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
-def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    with open(tmp, "wb") as f:
-        np.save(f, array)
-    os.replace(tmp, path)
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def dataset_settings(config: RunConfig) -> dict[str, Any]:
     """Everything that decides a dataset's contents, for the cache key and ``config.json``."""
     settings: dict[str, Any] = {
@@ -293,13 +281,13 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
             settings["dataset"], config.sample_rate, config.clip_samples, config.slices
         )
     folder.mkdir(parents=True, exist_ok=True)
-    _atomic_save_npy(clips_path, data.clips)
-    tmp = labels_path.with_name(labels_path.name + f".tmp{os.getpid()}.npz")
-    np.savez(tmp, **data.labels)
-    os.replace(tmp, labels_path)
+    with atomic_path(clips_path) as tmp:
+        np.save(tmp, data.clips)
+    with atomic_path(labels_path) as tmp:
+        np.savez(tmp, **data.labels)
     # The settings file goes last: a cache without it is incomplete and is rebuilt.
     meta = {"name": data.name, "shape": list(data.clips.shape), "settings": settings, "info": data.info}
-    _atomic_write_text(meta_path, json.dumps(meta))
+    atomic_write_text(meta_path, json.dumps(meta))
     data.info = data.info | {"cache": str(clips_path), "from_cache": False}
     return data
 

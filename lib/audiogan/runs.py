@@ -23,17 +23,9 @@ from typing import Any
 import orbax.checkpoint as ocp
 
 from audiogan.config import ConfigError, RunConfig
+from audiogan.files import atomic_write_text
 
 METRIC_COLUMNS = ("step", "time_s", "d_loss", "g_loss", "d_real", "d_fake")
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        f.write(text)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
 
 
 class RunFolder:

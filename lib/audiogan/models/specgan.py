@@ -40,6 +40,7 @@ import librosa
 import numpy as np
 from flax import nnx
 
+from audiogan.files import atomic_path
 from audiogan.models import conv
 
 # Architecture (paper defaults).
@@ -262,14 +263,8 @@ class SpectrogramCodec:
     def save(self, path: str | os.PathLike) -> Path:
         """Write the moments to ``path`` (.npz), atomically."""
         path = Path(path)
-        tmp = path.with_name(path.name + f".tmp{os.getpid()}")
-        try:
-            with open(tmp, "wb") as f:
-                np.savez(f, mean_f=self.mean_f, std_f=self.std_f, sample_rate=np.int64(self.sample_rate))
-            os.replace(tmp, path)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with atomic_path(path) as tmp, open(tmp, "wb") as f:
+            np.savez(f, mean_f=self.mean_f, std_f=self.std_f, sample_rate=np.int64(self.sample_rate))
         return path
 
     @classmethod
