@@ -41,6 +41,16 @@ def test_step_updates_both_networks_and_compiles_once(tiny_config):
     assert step._cache_size() == 1  # no recompilation as training runs
 
 
+def test_a_recipe_compiles_once_per_process(tiny_config, tmp_path):
+    """A second run (or a resumed one) with the same settings reuses the compiled step."""
+    first = train.train(tiny_config.replace(run_dir=str(tmp_path / "a"), steps=4), progress=False)
+    step, _ = train.compiled(first.gan)
+    train.train(tiny_config.replace(run_dir=str(tmp_path / "b"), steps=6, log_every=3), progress=False)
+    assert train.compiled(first.gan)[0] is step and step._cache_size() == 1
+    other = train.create(tiny_config.replace(lr=1e-3))[0]
+    assert train.compiled(other)[0] is not step
+
+
 def test_n_critic_updates_discriminator_that_many_times(tiny_config):
     cfg = tiny_config.replace(n_critic=3)
     gan, state = train.create(cfg)
@@ -168,14 +178,16 @@ def family_config(tiny_config, model: str, **changes):
 
 @pytest.mark.parametrize("model", ["mlp", "wavegan", "specgan"])
 @pytest.mark.parametrize("loss", ["wgan-gp", "ns", "hinge", "lsgan"])
-def test_every_model_and_loss_trains_checkpoints_and_previews(tiny_config, model, loss):
+def test_every_model_and_loss_trains_checkpoints_resumes_and_previews(tiny_config, model, loss):
     cfg = family_config(tiny_config, model, loss=loss, steps=4, log_every=2, preview_every=4,
-                        checkpoint_every=4, n_critic=2 if loss == "wgan-gp" else None)
+                        checkpoint_every=2, n_critic=2 if loss == "wgan-gp" else None)
+    assert train.train(cfg, progress=False, stop_after=2).resumed_from is None
     result = train.train(cfg, progress=False)
+    assert result.resumed_from == 2
     h = result.history
     assert h["step"] == [2.0, 4.0] and all(np.isfinite(h["d_loss"] + h["g_loss"]))
     assert ("wasserstein" in h and "gp" in h) == (loss == "wgan-gp")
-    assert RunFolder(cfg.run_dir).latest_step() == 4
+    assert RunFolder(cfg.run_dir).latest_step() == 4 and int(result.state.step) == 4
     wav, sr = __import__("soundfile").read(RunFolder(cfg.run_dir).sample_dir(4) / "sample_0.wav")
     assert sr == cfg.sample_rate and wav.shape == (cfg.clip_samples,)
     gan, state = train.restore(cfg.run_dir)

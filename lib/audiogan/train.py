@@ -175,6 +175,21 @@ def make_generate(gan: GAN) -> Callable[[nnx.State, jax.Array], jax.Array]:
     return jax.jit(lambda g_params, z_bd: nnx.merge(gan.g_def, g_params)(z_bd))
 
 
+_COMPILED: dict[tuple, tuple[Callable, Callable]] = {}
+
+
+def compiled(gan: GAN) -> tuple[Callable, Callable]:
+    """The step and generate functions of ``gan``'s recipe, made once per recipe in a process, so
+    running a notebook cell again, resuming, or training a second run with the same settings
+    reuses the compiled code instead of compiling again."""
+    recipe = tuple(
+        (k, v) for k, v in sorted(gan.config.to_dict().items()) if k not in RunConfig.RESUMABLE_CHANGES
+    )
+    if recipe not in _COMPILED:
+        _COMPILED[recipe] = (make_step(gan), make_generate(gan))
+    return _COMPILED[recipe]
+
+
 def preview_latents(config: RunConfig, n: int | None = None) -> jax.Array:
     key = jax.random.fold_in(jax.random.PRNGKey(config.seed), PREVIEW_STREAM)
     return models.sample_latent(config, key, config.n_previews if n is None else n)
@@ -265,8 +280,7 @@ def train(
     start = int(state.step)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
 
-    step_fn = make_step(gan)
-    generate = make_generate(gan)
+    step_fn, generate = compiled(gan)
     z_preview = preview_latents(config)
     batches = data_lib.Batches(features, config.batch_size, config.seed)
     n_critic = config.n_critic
@@ -336,10 +350,10 @@ def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
 
 def preview(gan: GAN, state: TrainState) -> np.ndarray:
     """The generator's clips for the run's fixed preview latents (as in ``samples/``)."""
-    return gan.to_audio(make_generate(gan)(state.sampling_params, preview_latents(gan.config)))
+    return gan.to_audio(compiled(gan)[1](state.sampling_params, preview_latents(gan.config)))
 
 
 def generate(gan: GAN, state: TrainState, n: int, seed: int = 0) -> np.ndarray:
     """``n`` clips from the generator of ``state`` with latents drawn from ``seed``."""
     z_bd = models.sample_latent(gan.config, jax.random.PRNGKey(seed), n)
-    return gan.to_audio(make_generate(gan)(state.sampling_params, z_bd))
+    return gan.to_audio(compiled(gan)[1](state.sampling_params, z_bd))
