@@ -241,3 +241,11 @@ def test_paper_models_learn_in_200_steps(tmp_path, model):
                     n_clips=128, log_every=10, preview_every=200, checkpoint_every=200)
     h = train.train(cfg, progress=False).history
     assert np.mean(h["wasserstein"][-5:]) > np.mean(h["wasserstein"][:2]) + 0.1
+
+
+def test_stopping_early_checkpoints_where_it_stopped(tiny_config):
+    result = train.train(tiny_config, progress=False, stop_after=7)
+    run = RunFolder(tiny_config.run_dir)
+    assert int(result.state.step) == 7 and run.latest_step() == 7
+    assert run.read_metrics()["step"] == [7.0]
+    assert train.train(tiny_config, progress=False).resumed_from == 7

@@ -40,9 +40,10 @@ def run_dirs_from(run_dir: str, run_dirs: str = "") -> list[str]:
 def show_config(config: RunConfig) -> None:
     from IPython.display import HTML, display
 
+    # Settings that do not apply to this model family are None; they are left out.
     rows = "".join(
         f"<tr><td><code>{k}</code></td><td>{html.escape(repr(v))}</td></tr>"
-        for k, v in config.to_dict().items()
+        for k, v in config.to_dict().items() if v is not None
     )
     display(HTML(f"<table>{rows}</table>"))
 

@@ -289,8 +289,8 @@ def train(
         cbt = np.stack([batches[step * n_critic + i] for i in range(n_critic)])
         return jax.device_put(cbt, gan.data_sharding)
 
-    def is_checkpoint(s):
-        return s % config.checkpoint_every == 0 or s == config.steps
+    def is_checkpoint(s):  # also where this call stops early, so no finished step is lost
+        return s % config.checkpoint_every == 0 or s == end
 
     pending: list[dict] = []
     t0 = time.perf_counter()
@@ -304,7 +304,7 @@ def train(
             s = step + 1
             if s < end:
                 next_real = real_batch(s)  # prepared while the step runs
-            if s % config.log_every == 0 or is_checkpoint(s) or s == end:
+            if s % config.log_every == 0 or is_checkpoint(s):
                 row = {"step": s, "time_s": time_offset + time.perf_counter() - t0}
                 row |= _mean_metrics(pending)
                 pending = []
