@@ -5,7 +5,8 @@
 One step is the whole compiled update: ``n_critic`` discriminator updates then one generator update,
 on random clips of the model's length. Reported: compile time (tracing + XLA compilation, timed
 apart from running), the median of ``--steps`` timed steps after ``--warmup`` untimed ones, and the
-process's peak resident memory. Results are appended to ``benchmarks/results/train_step.jsonl``.
+process's peak resident memory (and the accelerator's peak memory in use, where it reports one).
+Results are appended to ``benchmarks/results/train_step.jsonl``.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import numpy as np
 
 from audiogan import train
 from audiogan.config import RunConfig
+from audiogan.models import conv
 
 
 def main(argv=None) -> int:
@@ -62,12 +64,14 @@ def main(argv=None) -> int:
         jax.block_until_ready(metrics)
         times.append(time.perf_counter() - t0)
     median = statistics.median(times)
+    device_stats = jax.devices()[0].memory_stats() or {}  # accelerators report their own memory
     record = {
         "model": cfg.model, "loss": cfg.loss, "d": cfg.d, "batch": cfg.batch_size, "n_critic": cfg.n_critic,
         "clip_samples": cfg.clip_samples, "jax_s": median, "times_s": times,
         "compile_s": compile_s,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "conv_form": os.environ.get("AUDIOGAN_CONV_FORM", "auto"),
+        "peak_device_mib": device_stats["peak_bytes_in_use"] / 2**20 if "peak_bytes_in_use" in device_stats else None,
+        "conv_form": conv.resolve_form(),
         "machine": {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
                     "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine(),
                     "jax": jax.__version__, "python": sys.version.split()[0]},
