@@ -76,10 +76,11 @@ def test_pipeline_writes_the_run_folder(smoke_run):
     assert [p.name for p in generated] == ["sample_00.wav", "sample_01.wav", "sample_02.wav"]
     pitch = json.loads((smoke_run / "generated" / "pitch.json").read_text())
     assert pitch["n_clips"] == 3 and pitch["pitch_range_hz"] == pytest.approx([130.81, 523.25], abs=0.01)
-    # The executed training notebook shows the live plot and audio players.
-    nb = nbformat.read(smoke_run / "02_train.ipynb", as_version=4)
-    outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
-    assert "image/png" in outputs and "<audio" in outputs
+    # The executed training and listening notebooks show pictures and audio players.
+    for name in ("02_train", "04_listening_test"):
+        nb = nbformat.read(smoke_run / f"{name}.ipynb", as_version=4)
+        outputs = json.dumps([c.get("outputs", []) for c in nb.cells])
+        assert "image/png" in outputs and "<audio" in outputs, name
 
 
 def committed_steps(folder: Path) -> list[int]:
