@@ -57,6 +57,26 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "hinge": {"n_critic": 1, "gp_weight": 0.0},
     "lsgan": {"n_critic": 1, "gp_weight": 0.0},
 }
+# Presets: a named bundle of settings for one purpose. A setting the caller leaves at RunConfig's
+# own default takes the preset's value; any other value the caller gives wins over the preset.
+# "workshop": sized so a 2-core laptop CPU makes recognisable tones within five minutes (see
+# docs/workshop.md and benchmarks/workshop_preset.py for the measurements): 8 kHz, half-second
+# clips (long enough for a spoken digit), the classic fully connected GAN, whose layers shrink with
+# the clip, and a quick-to-train recipe. PRESET_MODEL_SETTINGS adapts it to a model family chosen
+# explicitly, e.g. WaveGAN at its shortest clip and a quarter of the paper's width with hinge loss.
+PRESETS: dict[str, dict[str, Any]] = {
+    "workshop": {
+        "model": "mlp", "sample_rate": 8000, "steps": 2000, "n_clips": 2048, "log_every": 25,
+        "preview_every": 250, "checkpoint_every": 250,
+    },
+}
+PRESET_MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
+    "workshop": {
+        "mlp": {"clip_samples": 4096, "batch_size": 64, "loss": "ns"},
+        "wavegan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
+        "specgan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
+    },
+}
 MODELS = tuple(MODEL_DEFAULTS)
 ARCHITECTURE_FIELDS = (
     "d", "phase_shuffle", "phase_shuffle_per_example", "upsample", "post_filter", "griffin_lim_iters",
@@ -77,6 +97,7 @@ class RunConfig:
     """Every setting of one training run, dataset included."""
 
     run_dir: str = "runs/default"
+    preset: str | None = None  # a bundle of settings (PRESETS), e.g. "workshop"; explicit values win
     dataset: str = "tones"  # an embedded dataset name or a folder of audio files
     model: str = "mlp"
     loss: str | None = None  # None: the model's recipe
@@ -115,6 +136,8 @@ class RunConfig:
         # What the caller gave, before the recipe fills the gaps: replace() starts from this, so a
         # changed model or loss brings its own defaults instead of keeping the old recipe's.
         object.__setattr__(self, "_given", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
+        if self.preset is not None:
+            self._apply_preset()
         if self.model not in MODEL_DEFAULTS:
             raise ConfigError(
                 f"model={self.model!r} is not a model of this suite; choose one of "
@@ -178,6 +201,21 @@ class RunConfig:
             raise ConfigError(f"sample_rate={self.sample_rate} Hz is too low; use 8000 or more.")
         if self.clip_samples < 64:
             raise ConfigError(f"clip_samples={self.clip_samples} is too short; use 64 or more.")
+
+    def _apply_preset(self) -> None:
+        """Fill the settings left at RunConfig's defaults from ``PRESETS[preset]``."""
+        if self.preset not in PRESETS:
+            raise ConfigError(
+                f"preset={self.preset!r} is unknown; choose one of {_choices(PRESETS)}, or None for "
+                "no preset."
+            )
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        values = dict(PRESETS[self.preset])
+        model = values.get("model", self.model) if self.model == defaults["model"] else self.model
+        values |= PRESET_MODEL_SETTINGS.get(self.preset, {}).get(model, {})
+        for name, value in values.items():
+            if getattr(self, name) == defaults[name]:
+                object.__setattr__(self, name, value)
 
     def _check_architecture(self) -> None:
         if self.model == "wavegan":

@@ -202,6 +202,7 @@ class TrainResult:
     state: TrainState
     history: dict[str, list[float]]  # metrics.csv as columns
     resumed_from: int | None
+    loaded: bool = False  # True: the run folder already held the finished run; nothing was trained
 
 
 def _mean_metrics(pending: list[dict]) -> dict[str, float]:
@@ -255,6 +256,10 @@ def train(
     """
     from tqdm.auto import tqdm
 
+    if is_finished(config):  # a class opens the notebook and sees the result at once
+        gan, state = restore(config.run_dir)
+        run = RunFolder(config.run_dir)
+        return TrainResult(gan, state, run.read_metrics(), int(state.step), loaded=True)
     run = RunFolder(config.run_dir)
     run.write_config(config)
     dataset = data_lib.load_dataset(config) if dataset is None else dataset
@@ -335,6 +340,19 @@ def train(
 
 
 # ---------------------------------------------------------------------------- reading a run back
+def is_finished(config: RunConfig) -> bool:
+    """True when ``config.run_dir`` holds a run with the same settings whose latest checkpoint is
+    at ``config.steps`` or later: then training is skipped and the run is only loaded."""
+    run = RunFolder(config.run_dir)
+    try:
+        if not run.exists() or config.differences(run.config()):
+            return False
+        latest = run.latest_step()
+        return latest is not None and latest >= config.steps
+    finally:
+        run.close()
+
+
 def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
     """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint)."""
     run = RunFolder(run_dir)

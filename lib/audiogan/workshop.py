@@ -1,0 +1,85 @@
+"""The workshop: training against the clock, and judging whether generated tones are recognisable.
+
+A generated clip counts as a *recognisable tone* when librosa's pYIN finds a pitch in most of its
+frames and that pitch lies within half a semitone (50 cents) of a note the dataset actually holds
+(the embedded tones are whole MIDI notes, C3 to C5). ``benchmarks/workshop_preset.py`` uses this
+to measure how long the ``preset="workshop"`` run takes to get there on a given machine.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import numpy as np
+
+from audiogan import train as train_lib
+from audiogan.config import RunConfig
+from audiogan.data import TONE_MIDI_RANGE, midi_to_hz
+from audiogan.metrics import median_pitch
+
+MAX_CENTS = 50.0  # within half a semitone of a dataset note
+MIN_VOICED = 0.5  # pYIN finds a pitch in at least half of the clip's frames
+
+
+def tone_pitch_errors(
+    clips: np.ndarray, sample_rate: int, midi_range: tuple[int, int] = TONE_MIDI_RANGE,
+) -> dict[str, np.ndarray]:
+    """Per clip: median pitch (Hz, NaN if unvoiced), voiced fraction, the nearest dataset note
+    (MIDI) and the error to it in cents (NaN if unvoiced)."""
+    lo, hi = midi_range
+    pitch, voiced = median_pitch(
+        clips, sample_rate, fmin=float(midi_to_hz(lo)) / 2, fmax=min(float(midi_to_hz(hi)) * 2, sample_rate / 2 - 1)
+    )
+    with np.errstate(invalid="ignore", divide="ignore"):
+        midi = 69 + 12 * np.log2(pitch / 440.0)
+    nearest = np.clip(np.round(np.nan_to_num(midi, nan=lo)), lo, hi)
+    cents = np.where(np.isfinite(midi), 100 * (midi - nearest), np.nan)
+    return {"pitch_hz": pitch, "voiced": voiced, "nearest_midi": nearest.astype(int), "cents": cents}
+
+
+def judge_tones(
+    clips: np.ndarray, sample_rate: int, midi_range: tuple[int, int] = TONE_MIDI_RANGE,
+) -> dict[str, float | int | list]:
+    """How many of ``clips`` are recognisable tones (see the module's docstring), their median
+    absolute pitch error in cents, and how many distinct notes they hit."""
+    e = tone_pitch_errors(clips, sample_rate, midi_range)
+    ok = (e["voiced"] >= MIN_VOICED) & (np.abs(np.nan_to_num(e["cents"], nan=1e9)) <= MAX_CENTS)
+    cents = np.abs(e["cents"][np.isfinite(e["cents"])])
+    return {
+        "n_clips": int(len(ok)),
+        "fraction_recognisable": float(ok.mean()),
+        "median_abs_cents": float(np.median(cents)) if cents.size else float("nan"),
+        "distinct_notes": int(len(set(e["nearest_midi"][ok].tolist()))),
+        "notes": [int(m) if k else None for m, k in zip(e["nearest_midi"], ok, strict=True)],
+    }
+
+
+def train_against_clock(
+    config: RunConfig, seconds: float, judge_every: int = 250, n_clips: int = 16,
+    log: Callable[[dict], None] = print, clock: str = "wall",
+) -> list[dict]:
+    """Train ``config`` in pieces of ``judge_every`` steps until it finishes or ``seconds`` have
+    passed on ``clock``, judging ``n_clips`` generated tones after each piece.
+
+    ``clock="wall"`` counts wall time; ``clock="cpu"`` counts the CPU time of this process (all its
+    threads), which does not grow when other programs share the machine: on an otherwise idle
+    2-core laptop the wall time lies between half of it and all of it. Both exclude the time spent
+    judging and include setup, compilation and restarting each piece from its checkpoint. Returns
+    one record per piece: step, wall and CPU seconds of training so far, and the judgement."""
+    if clock not in ("wall", "cpu"):
+        raise ValueError(f"clock={clock!r}: choose 'wall' or 'cpu'")
+    wall = cpu = 0.0
+    records = []
+    while True:
+        t0, c0 = time.perf_counter(), time.process_time()
+        result = train_lib.train(config, progress=False, stop_after=judge_every)
+        wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
+        step = int(result.state.step)
+        clips = train_lib.generate(result.gan, result.state, n_clips, seed=123)
+        record = {"step": step, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1)}
+        record |= judge_tones(clips, config.sample_rate)
+        records.append(record)
+        log(record)
+        if step >= config.steps or (wall if clock == "wall" else cpu) >= seconds:
+            return records
