@@ -7,7 +7,7 @@ Trains the workshop preset on the embedded tones for at most ``--seconds`` of tr
 ``--clock`` (wall, or this process's CPU time, which a busy shared machine does not inflate;
 dataset build, compilation and checkpoint restarts included), judging 16 generated clips every
 ``--judge-every`` steps with pYIN (``audiogan.workshop.judge_tones``: voiced in at least half the
-frames and within 50 cents of a dataset note). Appends one JSON record to
+frames and within 25 cents of a dataset note). Appends one JSON record to
 ``results/workshop_preset.jsonl`` with the machine, the settings and the judgement over time.
 """
 
