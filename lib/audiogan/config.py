@@ -66,8 +66,8 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 # explicitly, e.g. WaveGAN at its shortest clip and a quarter of the paper's width with hinge loss.
 PRESETS: dict[str, dict[str, Any]] = {
     "workshop": {
-        "model": "mlp", "sample_rate": 8000, "steps": 2000, "n_clips": 2048, "log_every": 25,
-        "preview_every": 250, "checkpoint_every": 250,
+        "model": "mlp", "sample_rate": 8000, "steps": 2000, "log_every": 25, "preview_every": 250,
+        "checkpoint_every": 250,
     },
 }
 PRESET_MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {

@@ -366,7 +366,9 @@ def _draw(ax, game: Game, snapshot: Snapshot, xs: np.ndarray, title: str = "") -
     ax.set_title(title or f"step {snapshot.step}")
     twin = getattr(ax, "_d_axis", None) or ax.twinx()
     ax._d_axis = twin
-    twin.clear()
+    twin.clear()  # clear() also moves the axis back to the left
+    twin.yaxis.tick_right()
+    twin.yaxis.set_label_position("right")
     twin.plot(xs, discriminator_curve(game, snapshot, xs), color="tab:orange", label="D(x)")
     twin.axhline(0.5, color="tab:orange", linestyle=":", linewidth=1)
     twin.set_ylim(0, 1)
