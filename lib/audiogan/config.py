@@ -59,11 +59,12 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Presets: a named bundle of settings for one purpose. A setting the caller leaves at RunConfig's
 # own default takes the preset's value; any other value the caller gives wins over the preset.
-# "workshop": sized so a 2-core laptop CPU makes recognisable tones within five minutes (see
-# docs/workshop.md and benchmarks/workshop_preset.py for the measurements): 8 kHz, half-second
-# clips (long enough for a spoken digit), the classic fully connected GAN, whose layers shrink with
-# the clip, and a quick-to-train recipe. PRESET_MODEL_SETTINGS adapts it to a model family chosen
-# explicitly, e.g. WaveGAN at its shortest clip and a quarter of the paper's width with hinge loss.
+# "workshop": sized for a 2-core laptop CPU, aiming at recognisable tones within five minutes (how
+# near it gets is measured in docs/workshop.md, by benchmarks/workshop_preset.py): 8 kHz, half-second
+# clips (long enough for a spoken digit), the classic fully connected GAN, whose first and last
+# layers shrink with the clip, batch 64 and its non-saturating recipe. PRESET_MODEL_SETTINGS adapts
+# it to a model family chosen explicitly, e.g. WaveGAN at its shortest clip and a quarter of the
+# paper's width with hinge loss.
 PRESETS: dict[str, dict[str, Any]] = {
     "workshop": {
         "model": "mlp", "sample_rate": 8000, "steps": 2000, "log_every": 25, "preview_every": 250,
