@@ -44,24 +44,26 @@ def test_bad_settings_name_the_parameter():
     assert (plain.pack, cured.pack, cured.steps, cured.frames) == (1, 4, 100, 5)
 
 
-@pytest.mark.parametrize("pack", [1, 4])
-def test_one_step_updates_both_networks(pack):
-    game, state = intuition.create(intuition.IntuitionConfig(batch_size=32, pack=pack))
+def test_one_step_updates_both_networks():
+    game, state = intuition.create(intuition.IntuitionConfig(batch_size=32, pack=4))
     d_scores = intuition.scores(game, state["d"], np.zeros(32))
-    assert d_scores.shape == (32 // pack,) and np.all((d_scores > 0) & (d_scores < 1))
+    assert d_scores.shape == (8,) and np.all((d_scores > 0) & (d_scores < 1))  # one per pack of 4
     new, metrics = jax.jit(intuition.make_step(game))(state)
     assert int(new["step"]) == 1 and set(metrics) == {"d_loss", "g_loss", "d_real", "d_fake"}
     for net in ("g", "d"):
         before, after = jax.tree.leaves(state[net]), jax.tree.leaves(new[net])
         assert any(not np.allclose(a, b) for a, b in zip(before, after, strict=True)), net
+    snapshot = intuition.Snapshot(1, new["g"], new["d"])
+    curve = intuition.discriminator_curve(game, snapshot, np.linspace(-3, 3, 7))
+    assert curve.shape == (7,) and np.all((curve > 0) & (curve < 1))
 
 
 def test_training_brings_the_generator_to_the_data():
-    history = intuition.train(intuition.IntuitionConfig(steps=1500, frames=3))
-    assert [s.step for s in history.snapshots] == [0, 500, 1000, 1500]
+    history = intuition.train(intuition.IntuitionConfig(steps=1000, frames=2))
+    assert [s.step for s in history.snapshots] == [0, 500, 1000]
     d = intuition.distances(history)
     assert d[-1] < 0.5 * d[0], d
-    assert history.metrics["d_loss"].shape == (1500,) and np.all(np.isfinite(history.metrics["g_loss"]))
+    assert history.metrics["d_loss"].shape == (1000,) and np.all(np.isfinite(history.metrics["g_loss"]))
 
 
 @pytest.mark.slow
@@ -72,14 +74,6 @@ def test_plain_game_collapses_and_packing_cures_it_at_the_notebook_defaults():
     packed = intuition.summary(intuition.train(intuition.IntuitionConfig(frames=1, pack=4)))
     assert plain["modes_found"] < 4 and packed["modes_found"] == 4, (plain, packed)
     assert packed["wasserstein_end"] < plain["wasserstein_end"] < plain["wasserstein_start"]
-
-
-def test_animation_has_one_frame_per_snapshot():
-    history = intuition.train(intuition.IntuitionConfig(steps=20, frames=2, pack=4, batch_size=32))
-    html = intuition.animation(history)
-    assert html.count("data:image/png;base64") == 3 and "<script" in html
-    curve = intuition.discriminator_curve(history.game, history.final, np.linspace(-3, 3, 7))
-    assert curve.shape == (7,) and np.all((curve > 0) & (curve < 1))
 
 
 @pytest.mark.slow
