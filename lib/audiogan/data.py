@@ -30,7 +30,10 @@ SILENCE_DB = -60.0  # clips quieter than this (RMS, dBFS, before normalising) ar
 # The embedded tones: integer MIDI notes drawn uniformly from TONE_MIDI_RANGE (inclusive), i.e.
 # C3 (130.8 Hz) to C5 (523.3 Hz), equal temperament with A4 = 440 Hz.
 TONE_MIDI_RANGE = (48, 72)
-EMBEDDED = ("tones",)
+EMBEDDED = ("tones", "digits")
+# n_clips=None gives each embedded dataset this size (for digits: the training clips; validation
+# and test add 10% each).
+DEFAULT_SIZES = {"tones": 2048, "digits": 5000}
 
 
 class DataError(ValueError):
@@ -49,6 +52,21 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def subset(self, split: str) -> Dataset:
+        """The clips of one split (``"train"``, ``"validation"``, ``"test"``) with their labels;
+        a dataset without splits is all training data, so it comes back whole for ``"train"``."""
+        if "split" not in self.labels:
+            if split == "train":
+                return self
+            raise DataError(f"dataset {self.name!r} has no {split!r} split; it is all training data.")
+        keep = self.labels["split"] == split
+        if not keep.any():
+            raise DataError(f"dataset {self.name!r} has no clips in split {split!r}.")
+        return Dataset(
+            name=self.name, clips=self.clips[keep], sample_rate=self.sample_rate,
+            labels={k: v[keep] for k, v in self.labels.items()}, info=self.info | {"subset": split},
+        )
 
     @property
     def clip_samples(self) -> int:
@@ -234,6 +252,11 @@ def _cache_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def dataset_size(config: RunConfig) -> int:
+    """``n_clips``, or the embedded dataset's default size when it is None."""
+    return config.n_clips if config.n_clips is not None else DEFAULT_SIZES.get(config.dataset, 0)
+
+
 def dataset_settings(config: RunConfig) -> dict[str, Any]:
     """Everything that decides a dataset's contents, for the cache key and ``config.json``."""
     settings: dict[str, Any] = {
@@ -241,7 +264,11 @@ def dataset_settings(config: RunConfig) -> dict[str, Any]:
         "clip_samples": config.clip_samples, "format": 1,
     }
     if config.dataset == "tones":
-        settings.update(n_clips=config.n_clips, seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
+        settings.update(n_clips=dataset_size(config), seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
+    elif config.dataset == "digits":
+        from audiogan.datasets import digits
+
+        settings.update(n_clips=dataset_size(config), seed=config.seed, version=digits.VERSION)
     else:
         folder = Path(config.dataset).expanduser().resolve()
         settings.update(dataset=str(folder), slices=config.slices, peak=PEAK, silence_db=SILENCE_DB)
@@ -256,7 +283,7 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
     """Build the dataset a run asks for, or read it from the cache when it was built before."""
     check_source(config.dataset)
     settings = dataset_settings(config)
-    stem = ("tones" if config.dataset == "tones" else Path(config.dataset).name) + "-"
+    stem = (config.dataset if config.dataset in EMBEDDED else Path(config.dataset).name) + "-"
     key = stem + _cache_key(settings)
     folder = cache_dir()
     clips_path, labels_path = folder / f"{key}.npy", folder / f"{key}.labels.npz"
@@ -275,7 +302,11 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
             warnings.warn(f"cache {clips_path} is damaged ({exc}); rebuilding it", stacklevel=2)
     if config.dataset == "tones":
-        data = make_tones(config.n_clips, config.sample_rate, config.clip_samples, config.seed)
+        data = make_tones(dataset_size(config), config.sample_rate, config.clip_samples, config.seed)
+    elif config.dataset == "digits":
+        from audiogan.datasets.digits import make_digits
+
+        data = make_digits(dataset_size(config), config.sample_rate, config.clip_samples, config.seed)
     else:
         data = load_folder(
             settings["dataset"], config.sample_rate, config.clip_samples, config.slices
@@ -332,6 +363,27 @@ class Batches:
 
 
 # ---------------------------------------------------------------------------- describing
+# Labels that name a class, in the order of preference for "the" label of a clip.
+CLASS_LABELS = ("digit", "word", "drum", "midi")
+
+
+def class_label(dataset: Dataset) -> str | None:
+    """The name of the label that says what a clip is (``digit``, ``word``, ``drum``, ``midi``)."""
+    return next((name for name in CLASS_LABELS if name in dataset.labels), None)
+
+
+def label_counts(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """Clips per class and split: ``{split: {class: count}}`` (split ``"all"`` when there are none)."""
+    name = class_label(dataset)
+    splits = dataset.labels.get("split", np.full(len(dataset), "all"))
+    classes = dataset.labels[name] if name else np.full(len(dataset), "(unlabelled)")
+    counts: dict[str, dict[str, int]] = {}
+    for split in dict.fromkeys(splits.tolist()):  # first-seen order: train, validation, test
+        values, n = np.unique(classes[splits == split], return_counts=True)
+        counts[str(split)] = {str(v): int(c) for v, c in zip(values.tolist(), n.tolist(), strict=True)}
+    return counts
+
+
 def summarise(dataset: Dataset) -> dict[str, Any]:
     """Counts, durations and levels of a dataset, as 01_data shows and stores them."""
     levels = rms_db(dataset.clips)
@@ -348,6 +400,17 @@ def summarise(dataset: Dataset) -> dict[str, Any]:
         "from_cache": dataset.info.get("from_cache"),
         "cache": dataset.info.get("cache"),
     }
+    summary["class_label"] = class_label(dataset)
+    summary["counts"] = label_counts(dataset)
+    if "split" in dataset.labels:
+        summary["splits"] = {k: sum(v.values()) for k, v in summary["counts"].items()}
+    if "voice" in dataset.labels:
+        summary["voices"] = {
+            split: int(len(np.unique(dataset.labels["voice"][dataset.labels["split"] == split])))
+            for split in summary["splits"]
+        }
+    if "build_seconds" in dataset.info:
+        summary["build_seconds"] = dataset.info["build_seconds"]
     if "pitch_hz" in dataset.labels:
         pitch = dataset.labels["pitch_hz"]
         summary["pitch_hz"] = {"min": float(pitch.min()), "max": float(pitch.max()),
@@ -364,7 +427,10 @@ def clip_titles(dataset: Dataset, indices) -> list[str]:
     """A short human label for each clip: its pitch for tones, its file for folders."""
     titles = []
     for i in indices:
-        if "midi" in dataset.labels:
+        if "digit" in dataset.labels and "voice" in dataset.labels:
+            split = f" ({dataset.labels['split'][i]})" if "split" in dataset.labels else ""
+            titles.append(f"#{i}: {dataset.labels['digit'][i]}, {dataset.labels['voice'][i]}{split}")
+        elif "midi" in dataset.labels:
             titles.append(f"#{i}: MIDI {dataset.labels['midi'][i]}, {dataset.labels['pitch_hz'][i]:.1f} Hz")
         elif "file_index" in dataset.labels and "files" in dataset.info:
             titles.append(f"#{i}: {Path(dataset.info['files'][dataset.labels['file_index'][i]]).name}")
