@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.audiogan-installed
 RUN    ?= runs/demo
+DATASET ?= tones
 
 .PHONY: setup demo test lab lint clean help
 help:
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m audiogan.demo --run-dir $(RUN)
+	$(BIN)/python -m audiogan.demo --run-dir $(RUN) --dataset $(DATASET)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q  # tests/conftest.py gives each run a fresh dataset cache

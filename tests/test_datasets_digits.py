@@ -87,3 +87,14 @@ def test_load_dataset_digits_default_size_and_subset(tmp_path, monkeypatch):
     assert summary["class_label"] == "digit"
     with pytest.raises(DataError, match="validation"):
         Dataset("x", np.zeros((2, 4), np.float32), 8000).subset("validation")
+
+
+@pytest.mark.parametrize("dataset", ["tones", "digits", "drums"])
+def test_demo_parameters_are_valid_runs(dataset):
+    from audiogan.demo import demo_parameters
+
+    params = demo_parameters(10, dataset)
+    config = RunConfig(**params["02_train"])
+    assert config.dataset == params["01_data"]["dataset"] == dataset
+    assert (config.sample_rate, config.clip_samples) == (params["01_data"]["sample_rate"],
+                                                         params["01_data"]["clip_samples"])
