@@ -1,10 +1,13 @@
 """Sources of audio, turned into fixed-length clips, cached once, served as shuffled batches.
 
-A dataset is named by ``dataset=`` in a run's config: an embedded generator (``"tones"``), made on
-the spot so nothing is downloaded, or a folder of audio files (wav, flac, ogg, mp3, searched
-recursively). Either way the result is a :class:`Dataset` of float32 clips in [-1, 1], all at one
-sample rate and one length, cached as ``.npy`` under the cache folder and keyed by every setting
-that made it (and, for folders, by each file's path, size and modification time).
+A dataset is named by ``dataset=`` in a run's config: an embedded generator (``"digits"``,
+``"tones"``, ``"drums"``), made on the spot so nothing is downloaded, or a folder of audio files
+(wav, flac, ogg, mp3, searched recursively, read in blocks; ``"sc09:/path"`` for the SC09 layout).
+Either way the result is a :class:`Dataset` of float32 clips in [-1, 1], all at one sample rate and
+one length, with per-clip labels (``digit``, ``voice``, ``split`` ...), cached as ``.npy`` under
+the cache folder and keyed by every setting that made it (and, for folders, by each file's path,
+size and modification time). The generators and the folder reader live in ``audiogan.datasets``;
+``data/README.md`` describes each dataset.
 """
 
 from __future__ import annotations
