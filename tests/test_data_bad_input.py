@@ -189,3 +189,31 @@ def test_streamed_reading_matches_slicing_the_whole_file(tmp_path):
         for clip in (1000, 3000, 4096, 12000):
             streamed, _ = folders.read_clips(tmp_path / "x.wav", SR, clip, mode, block_frames=777)
             np.testing.assert_array_equal(streamed, slice_clips(wav, clip, mode))
+
+
+@pytest.mark.parametrize("damage", ["flip_clip_byte", "flip_label_byte", "truncate_clips", "bad_json", "no_labels"])
+def test_a_damaged_cache_is_detected_and_rebuilt(damage, tmp_path, monkeypatch):
+    monkeypatch.setenv("AUDIOGAN_CACHE_DIR", str(tmp_path))
+    config = RunConfig(dataset="tones", n_clips=8, sample_rate=8000, clip_samples=256)
+    first = load_dataset(config)
+    clips_path = Path(first.info["cache"])
+    labels_path = clips_path.with_name(clips_path.stem + ".labels.npz")
+    meta_path = clips_path.with_suffix(".json")
+    if damage.startswith("flip"):  # same size, one byte changed in the middle: only a checksum sees it
+        path = clips_path if damage == "flip_clip_byte" else labels_path
+        raw = bytearray(path.read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        path.write_bytes(bytes(raw))
+    elif damage == "truncate_clips":
+        clips_path.write_bytes(clips_path.read_bytes()[:1000])
+    elif damage == "bad_json":
+        meta_path.write_text('{"name": "tones", "sha')
+    else:
+        labels_path.unlink()
+    with pytest.warns(UserWarning, match="damaged"):
+        rebuilt = load_dataset(config)
+    assert rebuilt.info["from_cache"] is False
+    assert rebuilt.clips.tobytes() == first.clips.tobytes()
+    again = load_dataset(config)
+    assert again.info["from_cache"] is True and again.clips.tobytes() == first.clips.tobytes()
+    assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # no temporary files left behind

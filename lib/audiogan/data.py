@@ -337,7 +337,7 @@ def dataset_settings(config: RunConfig) -> dict[str, Any]:
     """Everything that decides a dataset's contents, for the cache key and ``config.json``."""
     settings: dict[str, Any] = {
         "dataset": config.dataset, "sample_rate": config.sample_rate,
-        "clip_samples": config.clip_samples, "format": 1,
+        "clip_samples": config.clip_samples, "format": 2,
     }
     if config.dataset == "tones":
         settings.update(n_clips=dataset_size(config), seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
@@ -397,7 +397,8 @@ def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
         try:
             cached = _read_cache(clips_path, labels_path, meta_path, settings, config.sample_rate)
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
-            warnings.warn(f"cache {clips_path} is damaged ({exc}); rebuilding it", stacklevel=2)
+            why = f"{type(exc).__name__}: {exc}" if isinstance(exc, KeyError) else str(exc)
+            warnings.warn(f"cache {clips_path} is damaged ({why}); rebuilding it", stacklevel=2)
         else:
             if config.on_error == "raise" and cached.info.get("skipped"):
                 bad = cached.info["skipped"][0]
