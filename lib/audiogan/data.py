@@ -92,7 +92,12 @@ def make_tones(
 ) -> Dataset:
     """Harmonic tones with a random pitch, timbre and envelope, labelled with their pitch.
 
-    Each clip: a MIDI note uniform over ``midi_range`` (inclusive); 1-8 harmonics with amplitudes
+    Pitch distribution: the MIDI note of each clip is drawn independently and uniformly from the
+    integers in ``midi_range`` (inclusive; by default 48-72, i.e. the 25 equal-tempered notes C3 =
+    130.8 Hz to C5 = 523.3 Hz with A4 = 440 Hz, each with probability 1/25), so pitch is uniform
+    on a log-frequency (semitone) scale. Labels: ``midi`` (int32) and ``pitch_hz`` (float32).
+
+    Each clip: its note; 1-8 harmonics with amplitudes
     falling as k**-rolloff (rolloff uniform in [1, 2]) and random phases, harmonics above Nyquist
     left out; an attack of 5-50 ms, an exponential decay towards a sustain level of 0.3-1, and a
     10 ms release at the end of the clip. Peak-normalised to 0.95.
