@@ -217,3 +217,27 @@ def test_a_damaged_cache_is_detected_and_rebuilt(damage, tmp_path, monkeypatch):
     again = load_dataset(config)
     assert again.info["from_cache"] is True and again.clips.tobytes() == first.clips.tobytes()
     assert not [p for p in tmp_path.iterdir() if ".tmp" in p.name]  # no temporary files left behind
+
+
+def test_a_file_two_hours_long_reads_only_its_first_clip(tmp_path):
+    """A 2-hour 16 kHz WAV (230 MB, stored sparse so the test writes almost nothing)."""
+    import struct
+
+    path = tmp_path / "two_hours.wav"
+    sf.write(path, _tone(SR, seconds=1.0), SR, subtype="PCM_16")
+    header = 44
+    data_bytes = 2 * 3600 * SR * 2
+    with open(path, "r+b") as f:
+        f.truncate(header + data_bytes)  # the rest reads as zeros
+        f.seek(4)
+        f.write(struct.pack("<I", 36 + data_bytes))
+        f.seek(40)
+        f.write(struct.pack("<I", data_bytes))
+    assert sf.info(str(path)).frames == 2 * 3600 * SR
+    tracemalloc.start()
+    clips, note = folders.read_clips(path, SR, CLIP, "first")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert clips.shape == (1, CLIP) and note is None
+    assert np.abs(clips).max() == pytest.approx(0.5, abs=1e-3)  # the tone at its start
+    assert peak < 4e6, peak  # the whole file would be 460 MB as float32
