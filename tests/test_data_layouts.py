@@ -130,3 +130,24 @@ def test_streamed_clips_equal_slicing_the_whole_recording(tmp_path_factory, n, c
     expected = slice_clips(wav, clip, mode)
     np.testing.assert_array_equal(streamed, expected)
     assert note is None
+
+
+@settings(max_examples=100, deadline=None)
+@given(n=st.integers(0, 600), clip=st.integers(64, 512), jitter=st.floats(-1, 1))
+def test_placing_an_utterance_pads_around_it_or_cuts_it_with_a_fade(n, clip, jitter):
+    from audiogan.datasets.digits import _place
+
+    word = np.linspace(0.1, 1.0, n, dtype=np.float32)  # nonzero everywhere
+    placed, cut = _place(word, clip, jitter, sample_rate=8000)
+    assert placed.shape == (clip,) and placed.dtype == np.float32
+    assert cut == (n > clip)
+    if n <= clip:
+        start = int(np.argmax(placed != 0)) if n else 0
+        np.testing.assert_array_equal(placed[start:start + n], word)  # whole and unchanged
+        assert np.count_nonzero(placed) == n
+        free = clip - n
+        assert n == 0 or abs(start - free // 2) <= free // 4 + 1  # near the middle
+    else:
+        fade = min(clip, 80)  # 10 ms at 8 kHz, or the whole clip when it is shorter
+        np.testing.assert_array_equal(placed[:clip - fade], word[:clip - fade])
+        assert placed[-1] == 0 and np.all(np.abs(placed[-fade:]) <= word[clip - fade:clip])
