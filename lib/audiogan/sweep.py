@@ -243,6 +243,7 @@ def write_summary(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     columns: list[str] = []
     for row in rows:
         columns += [k for k in row if k not in columns]
+    columns = [c for c in columns if c not in ("notebook", "error")] + ["notebook", "error"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -268,6 +269,19 @@ def _number(text: str) -> Any:
         except (TypeError, ValueError):
             pass
     return text
+
+
+def refresh_summary(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """Read every point of a sweep folder again (metrics, status, and ``eval.json`` files written
+    since, e.g. by ``05_evaluate``), rewrite ``summary.csv`` and return its rows."""
+    out_dir = Path(out_dir)
+    if not (out_dir / "sweep.yaml").is_file():
+        raise FileNotFoundError(
+            f"{out_dir} is not a sweep folder (no sweep.yaml): run the sweep first (python -m audiogan.sweep FILE)."
+        )
+    points = load(out_dir / "sweep.yaml", out_dir).points()
+    write_summary(out_dir, [summary_row(p) for p in points])
+    return read_summary(out_dir)
 
 
 def grid_keys(out_dir: str | os.PathLike) -> list[str]:
