@@ -14,7 +14,7 @@ from audiogan.runs import RunFolder
 
 SETTINGS = {
     "dataset": "tones", "model": "mlp", "steps": 6, "batch_size": 16, "seed": 0, "sample_rate": 8000,
-    "clip_samples": 256, "n_clips": 64, "log_every": 2, "preview_every": 100, "checkpoint_every": 4,
+    "clip_samples": 256, "n_clips": 64, "log_every": 2, "preview_every": 100, "checkpoint_every": 6,
     "n_previews": 2,
 }
 

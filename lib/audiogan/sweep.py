@@ -48,7 +48,6 @@ from typing import Any
 
 from audiogan.config import ConfigError
 from audiogan.files import atomic_write_text
-from audiogan.runs import METRIC_COLUMNS, RunFolder
 
 POINT_FILE = "point.json"
 SUMMARY = "summary.csv"
@@ -199,6 +198,8 @@ def run_point(run_dir: str | os.PathLike) -> int:
 # ---------------------------------------------------------------------------- the summary
 def summary_row(point: Point) -> dict[str, Any]:
     """What summary.csv says about a point: status, parameters, final metrics, times, eval scores."""
+    from audiogan.runs import METRIC_COLUMNS, RunFolder  # here: the point's worker does not need orbax
+
     status = point.status()
     row: dict[str, Any] = {"point": point.name, "status": status.get("status", "pending")}
     row |= {k: _cell(v) for k, v in point.parameters.items()}
@@ -294,6 +295,8 @@ def grid_keys(out_dir: str | os.PathLike) -> list[str]:
 
 def histories(out_dir: str | os.PathLike) -> dict[str, dict[str, list[float]]]:
     """``metrics.csv`` of every point that logged something, keyed by point name (for plots)."""
+    from audiogan.runs import RunFolder
+
     out = {}
     for row in read_summary(out_dir):
         metrics = RunFolder(Path(out_dir) / str(row["point"])).read_metrics()
