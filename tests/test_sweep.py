@@ -152,3 +152,15 @@ def test_the_shipped_sweeps_load():
         assert s.points(), path
     ablation = sweep.load(SMOKE.parent / "loss_ablation.yaml")
     assert [p.parameters["loss"] for p in ablation.points()] == ["ns", "hinge", "lsgan", "wgan-gp"]
+
+
+def test_a_point_still_running_from_an_earlier_sweep_is_left_alone(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text("grid: {loss: [ns]}\n")
+    s = sweep.load(spec, tmp_path / "out")
+    (point,) = s.points()
+    point.write_status(status="running", pid=os.getpid(), parameters=point.parameters)  # alive: this process
+    lines = []
+    result = sweep.run(s, log=lines.append)
+    assert result.done == [] and result.failed == {} and any("still running" in line for line in lines)
+    assert point.status()["status"] == "running"

@@ -353,7 +353,13 @@ def run(sweep: Sweep, jobs: int = 1, log=print, poll_s: float = 0.5) -> SweepRes
     }, sort_keys=False))
     points = sweep.points()
     skipped = [p.name for p in points if p.is_done()]
-    todo = [p for p in points if p.name not in skipped]
+    # A point whose process outlived an earlier sweep (that sweep was killed) is left to finish:
+    # two trainings in one run folder would write over each other.
+    busy = [p.name for p in points if p.status().get("status") == "running" and _alive(p.status().get("pid"))]
+    for name in busy:
+        log(f"[sweep] {name} is still running from an earlier sweep ({sweep.out_dir / name / POINT_FILE}); "
+            "left alone")
+    todo = [p for p in points if p.name not in skipped and p.name not in busy]
     for p in todo:
         p.write_status(status="pending", parameters=_jsonable(p.parameters), varied=_jsonable(p.varied),
                        notebooks=list(sweep.notebooks), notebook_parameters=sweep.notebook_parameters,
@@ -406,6 +412,18 @@ def run(sweep: Sweep, jobs: int = 1, log=print, poll_s: float = 0.5) -> SweepRes
     if failed:
         log("[sweep] run the sweep again to retry the failed points; they resume from their checkpoints.")
     return SweepResult(out, done, failed, skipped, summary)
+
+
+def _alive(pid: Any) -> bool:
+    if not isinstance(pid, int) or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def main(argv: Sequence[str] | None = None) -> int:
