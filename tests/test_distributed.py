@@ -66,6 +66,17 @@ def test_local_rows_of_one_process_are_the_whole_batch(tiny_config):
     np.testing.assert_array_equal(rows, np.arange(16))
 
 
+def test_local_rows_follow_the_devices_of_this_process():
+    """A process whose devices hold rows 8:12 and 24:28 of a 32-row batch feeds those, in order."""
+
+    class TwoOfEightDevices:
+        def addressable_devices_indices_map(self, shape):
+            return {"dev3": (slice(None), slice(24, 28)), "dev1": (slice(None), slice(8, 12))}
+
+    rows = distributed.local_rows(TwoOfEightDevices(), (1, 32, 256), axis=1)
+    np.testing.assert_array_equal(rows, [8, 9, 10, 11, 24, 25, 26, 27])
+
+
 def test_bad_process_settings_are_named(monkeypatch):
     with pytest.raises(ConfigError, match="needs num_processes and process_id"):
         distributed.initialize("localhost:1234")
