@@ -39,3 +39,11 @@ lab: $(STAMP)
 
 clean:
 	rm -rf build runs data/cache/*.npy data/cache/*.json
+
+# A grid of notebook parameters, each point through papermill into its own run folder:
+#   make sweep SWEEP=sweeps/loss_ablation.yaml JOBS=2   (summary.csv and notebooks/06_compare.ipynb)
+SWEEP ?= sweeps/loss_ablation.yaml
+JOBS  ?= 1
+.PHONY: sweep
+sweep: $(STAMP)
+	$(BIN)/python -m audiogan.sweep $(SWEEP) --jobs $(JOBS)
