@@ -598,3 +598,67 @@ def measured_labels(clips: np.ndarray, sample_rate: int, dataset_info: Mapping[s
     lo, hi = dataset_info["pitch_range_hz"]
     f0, _ = median_pitch(clips, sample_rate, fmin=lo / 2, fmax=min(hi * 2, sample_rate / 2 - 1))
     return [tone_register(69 + 12 * math.log2(f / 440.0)) if np.isfinite(f) else None for f in f0]
+
+
+def check_notebook_parameters(
+    *, n_per_source: Any, tasks: Any, listener: Any, import_answers: Any, n_path: Any, interpolation: Any,
+) -> None:
+    """The listening and latent parameters of ``04_listening_test``; a bad one stops with its name."""
+    if not isinstance(n_per_source, int) or isinstance(n_per_source, bool) or n_per_source < 1:
+        raise ConfigError(f"n_per_source={n_per_source!r} must be a positive whole number.")
+    _check_tasks(tasks)
+    if listener:
+        _check_listener(listener)
+    if import_answers and not Path(import_answers).exists():
+        raise ConfigError(f"import_answers={import_answers!r} does not exist; give the file the test page saved "
+                          "(or a folder of such files), or leave it empty.")
+    if not isinstance(n_path, int) or isinstance(n_path, bool) or n_path < 2:
+        raise ConfigError(f"n_path={n_path!r} must be a whole number of at least 2 (the two ends).")
+    if interpolation not in ("lerp", "slerp"):
+        raise ConfigError(f"interpolation={interpolation!r} must be 'lerp' (linear) or 'slerp' (spherical).")
+
+
+def test_folder(run_dir: str | os.PathLike) -> Path:
+    """Where a run's listening test lives: ``RUN/listening/``."""
+    return Path(run_dir) / "listening"
+
+
+def build_from_runs(
+    run_dirs: Sequence[str | os.PathLike], *, n_per_source: int = 8, tasks: str | Sequence[str] = TASKS,
+    seed: int = 0, new_test: bool = False, folder: str | os.PathLike | None = None,
+) -> ListeningTest:
+    """A blind test of the generators of ``run_dirs`` (latest checkpoints) against the real data of
+    the first run, written to ``folder`` (default: the first run's ``listening/``). Generated clips
+    come from latents drawn with ``seed``; for tones their class (register) is measured by pitch."""
+    from audiogan import data, train
+    from audiogan.runs import RunFolder
+
+    run_dirs = [Path(d) for d in run_dirs]
+    if not run_dirs:
+        raise ConfigError("run_dirs is empty: name at least one trained run folder.")
+    first = RunFolder(run_dirs[0])
+    config = first.config()
+    tasks = _check_tasks(tasks)
+    folder = test_folder(run_dirs[0]) if folder is None else Path(folder)
+    names = [d.name for d in run_dirs]
+    if len(set(names)) != len(names):
+        names = [str(d) for d in run_dirs]
+    dataset = data.load_dataset(config)
+    info = dataset.info
+    sources = [Source("real", dataset.clips, True, real_labels(dataset.labels) if "label" in tasks else None)]
+    if (folder / TEST_FILE).is_file() and not new_test:
+        old = load_test(folder)
+        expected = {"sources": ["real", *names], "n_per_source": n_per_source, "tasks": list(tasks), "seed": seed}
+        if all(old.settings.get(k) == v for k, v in expected.items()):
+            return old  # the same test: keep its clips and answers, skip generating
+    for name, run_dir in zip(names, run_dirs, strict=True):
+        run_config = RunFolder(run_dir).config()
+        if run_config.sample_rate != config.sample_rate:
+            raise ConfigError(f"{run_dir} runs at {run_config.sample_rate} Hz but {run_dirs[0]} at "
+                              f"{config.sample_rate} Hz; a test compares runs at one sample rate.")
+        gan, state = train.restore(str(run_dir))
+        clips = train.generate(gan, state, n_per_source, seed=seed)
+        labels = measured_labels(clips, config.sample_rate, info) if "label" in tasks else None
+        sources.append(Source(name, clips, False, labels))
+    return create_test(folder, sources, config.sample_rate, n_per_source=n_per_source, tasks=tasks, seed=seed,
+                       new_test=new_test)
