@@ -217,3 +217,18 @@ def test_tone_registers():
     assert listening.real_labels({"midi": np.array([48, 60])}) == ["low", "middle"]
     assert listening.real_labels({"digit": np.array([3])}) == ["3"]
     assert listening.real_labels({}) is None
+
+
+def test_widget_click_writes_the_answer_and_shows_the_next_item(folder):
+    session = ListeningSession(folder, "ann")
+    items = session.test.items
+    box = session.widget()
+    progress, _, players, buttons = box.children
+    assert f"item 1 of {len(items)}" in progress.value and len(players.children) == len(items[0]["clips"])
+    assert [b.description for b in buttons.children] == items[0]["choices"]
+    buttons.children[-1].click()
+    assert listening.read_answers(folder)[0]["answer"] == items[0]["choices"][-1]
+    assert f"item 2 of {len(items)}" in progress.value
+    # After a restart, a new widget from the same folder opens at item 2.
+    again = ListeningSession(folder, "ann").widget()
+    assert f"item 2 of {len(items)}" in again.children[0].value

@@ -11,16 +11,17 @@ from pathlib import Path
 
 import pytest
 
-from audiogan import listening, train
+from audiogan import data, listening, train
 from audiogan.config import RunConfig
 from audiogan.pipeline import run_notebook
+from audiogan.runs import RunFolder
 
 pytestmark = pytest.mark.slow
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-LISTEN = {"n_samples": 2, "seed": 1, "n_per_source": 3, "n_path": 3}
+LISTEN = {"n_samples": 3, "seed": 1, "n_per_source": 3, "n_path": 3}
 
 
 def chromium_or_skip() -> None:
@@ -91,13 +92,24 @@ def answer_in_browser(page_path: Path, test, download_dir: Path) -> tuple[Path, 
     return saved, given
 
 
+def untrained_run(run_dir: Path) -> Path:
+    """A run folder whose checkpoint is the freshly initialised state: what the generator has
+    learnt does not matter here, and this skips compiling a training step."""
+    config = RunConfig(run_dir=str(run_dir), dataset="tones", model="mlp", steps=1, batch_size=8, seed=0,
+                       sample_rate=8000, clip_samples=1024, n_clips=48)
+    run = RunFolder(run_dir)
+    run.write_config(config)
+    dataset = data.load_dataset(config)
+    run.write_json("dataset.json", {"name": dataset.name, "info": dataset.info})
+    _, state = train.create(config)
+    run.save_checkpoint(0, state)
+    run.close()
+    return run_dir
+
+
 def test_page_answers_import_into_the_notebook_analysis(tmp_path):
     chromium_or_skip()
-    run_dir = tmp_path / "run"
-    config = RunConfig(run_dir=str(run_dir), dataset="tones", model="mlp", steps=2, batch_size=8, seed=0,
-                       sample_rate=8000, clip_samples=1024, n_clips=48, log_every=1, preview_every=2,
-                       checkpoint_every=2, n_previews=1)
-    train.train(config, progress=False)
+    run_dir = untrained_run(tmp_path / "run")
     # The notebook's own call builds the test; the notebook run below finds it and keeps it.
     test = listening.build_from_runs([run_dir], n_per_source=3, seed=1)
     page = listening.export_html(listening.test_folder(run_dir))
@@ -108,14 +120,25 @@ def test_page_answers_import_into_the_notebook_analysis(tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["item"]: r["answer"] for r in rows} == given and {r["listener"] for r in rows} == {"Ada"}
 
-    run_notebook("04_listening_test", run_dir, LISTEN | {"import_answers": str(saved)})
-    assert f"imported {len(given)} new answers" in (run_dir / "04_listening_test.ipynb").read_text()
+    # Bo answered half the test in the notebook before the kernel died; the notebook, run again
+    # with listener="Bo", continues at Bo's next item with those answers kept.
+    bo = listening.ListeningSession(listening.test_folder(run_dir), "Bo")
+    half = len(test.items) // 2
+    for k in range(half):
+        bo.answer(choose(test, bo.next_item(), k + 1))
+    answered_by_bo = dict(bo.answers)
+
+    run_notebook("04_listening_test", run_dir, LISTEN | {"import_answers": str(saved), "listener": "Bo"})
+    executed = (run_dir / "04_listening_test.ipynb").read_text()
+    assert f"imported {len(given)} new answers" in executed
+    assert f"Bo: {half} answered, {len(test.items) - half} to go" in executed
+    assert f"item {half + 1} of {len(test.items)}" in executed  # the widget's state, saved with the notebook
     analysis = json.loads((run_dir / "listening" / "analysis.json").read_text())
-    assert analysis["listeners"] == ["Ada"] and analysis["n_answers"] == len(given)
+    assert analysis["listeners"] == ["Ada", "Bo"] and analysis["n_answers"] == len(given) + half
 
     # What the answers given say, counted here from the design and the clicks alone.
     hits, scores, labels = defaultdict(list), defaultdict(list), defaultdict(list)
-    for item_id, answer in given.items():
+    for item_id, answer in [*given.items(), *answered_by_bo.items()]:
         item = test.item_index[item_id]
         clip = test.clip_index[item["clips"][0]]
         if item["task"] == "real_or_fake":
