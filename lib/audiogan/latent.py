@@ -43,7 +43,9 @@ def slerp(z0: np.ndarray, z1: np.ndarray, n: int) -> np.ndarray:
     if omega < 1e-6:
         return lerp(a, b, n)
     t = np.linspace(0.0, 1.0, n)[:, None]
-    return ((np.sin((1 - t) * omega) * a + np.sin(t * omega) * b) / np.sin(omega)).astype(np.float32)
+    # Directions along the arc at an even angular speed; lengths from |z0| to |z1| in a straight line.
+    direction = (np.sin((1 - t) * omega) * a / na + np.sin(t * omega) * b / nb) / np.sin(omega)
+    return (direction * ((1 - t) * na + t * nb)).astype(np.float32)
 
 
 def interpolate(z0: np.ndarray, z1: np.ndarray, n: int, kind: str = "slerp") -> np.ndarray:
