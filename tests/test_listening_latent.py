@@ -48,3 +48,20 @@ def test_latents_are_saved_and_recalled_bit_exact(tiny_config, tmp_path):
         latent.load(tmp_path, "other")
     with pytest.raises(ConfigError, match="latent name '../x'"):
         latent.save(tmp_path, "../x", z)
+
+
+def test_explorer_slider_shows_each_point():
+    import io
+
+    import soundfile as sf
+
+    rng = np.random.default_rng(1)
+    clips = rng.uniform(-0.5, 0.5, (3, 512)).astype(np.float32)
+    box = latent.explorer(clips, 8000)
+    slider, image, player = box.children
+    first = image.value
+    assert first[:4] == b"\x89PNG"
+    slider.value = 2
+    assert image.value != first
+    wav, sr = sf.read(io.BytesIO(player.value), dtype="float32")
+    assert sr == 8000 and np.allclose(wav, clips[2], atol=1 / 32768)

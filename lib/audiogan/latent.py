@@ -96,24 +96,36 @@ def saved(run_dir: str | os.PathLike) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.npy")) if folder.is_dir() else []
 
 
-def explorer(gan, state, z_path: np.ndarray, sample_rate: int):
-    """A slider over the points of a latent path; moving it plays and draws that point's clip."""
+def wav_bytes(clip: np.ndarray, sample_rate: int) -> bytes:
+    """A clip as the bytes of a 16-bit WAV file, for players that take bytes."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(np.asarray(clip, np.float32).reshape(-1), -1, 1), int(sample_rate), format="WAV",
+             subtype="PCM_16")
+    return buf.getvalue()
+
+
+def explorer(clips: np.ndarray, sample_rate: int):
+    """A slider over the clips of the points of a latent path (``decode(gan, state, z_path)``);
+    moving it draws and plays that point's clip. Plain image and audio widgets whose values are
+    replaced, so it works the same in JupyterLab and in a saved notebook."""
     import ipywidgets as w
-    from IPython.display import Audio, display
 
     from audiogan import plots
 
-    clips = decode(gan, state, z_path)
-    out = w.Output()
     slider = w.IntSlider(value=0, min=0, max=len(clips) - 1, description="point")
+    image = w.Image(format="png")
+    player = w.Audio(format="wav", autoplay=False, loop=False)
 
     def draw(change=None):
-        out.clear_output(wait=True)
-        with out:
-            i = slider.value
-            plots.show(plots.spectrogram_grid(clips[i:i + 1], sample_rate, [f"point {i} of {len(clips) - 1}"]))
-            display(Audio(clips[i], rate=sample_rate, normalize=False))
+        i = slider.value
+        fig = plots.spectrogram_grid(clips[i:i + 1], sample_rate, [f"point {i} of {len(clips) - 1}"], cols=1)
+        image.value = plots.to_png(fig)
+        player.value = wav_bytes(clips[i], sample_rate)
 
     slider.observe(draw, names="value")
     draw()
-    return w.VBox([slider, out])
+    return w.VBox([slider, image, player])
