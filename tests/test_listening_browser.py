@@ -156,3 +156,15 @@ def test_page_answers_import_into_the_notebook_analysis(tmp_path):
     by_class = {(r["source"], r["label"]): (r["n"], r["correct"]) for r in analysis["label_by_class"]}
     assert by_class == {k: (len(v), sum(v)) for k, v in labels.items()}
     assert (run_dir / "listening" / "analysis.png").stat().st_size > 1000
+
+
+def test_missing_chromium_skips_outside_ci_and_fails_in_ci(monkeypatch, tmp_path):
+    import test_listening_browser as module
+
+    monkeypatch.setattr(module, "CHROMIUM", str(tmp_path / "no-chromium"))
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must run the browser test, but chromium is not installed"):
+        module.chromium_or_skip()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        module.chromium_or_skip()
