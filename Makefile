@@ -6,6 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.audiogan-installed
 RUN    ?= runs/demo
+DATASET ?= tones
 
 .PHONY: setup demo test lab lint clean help
 help:
@@ -25,7 +26,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m audiogan.demo --run-dir $(RUN)
+	$(BIN)/python -m audiogan.demo --run-dir $(RUN) --dataset $(DATASET)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q  # tests/conftest.py gives each run a fresh dataset cache
@@ -38,3 +39,11 @@ lab: $(STAMP)
 
 clean:
 	rm -rf build runs data/cache/*.npy data/cache/*.json
+
+# A grid of notebook parameters, each point through papermill into its own run folder:
+#   make sweep SWEEP=sweeps/loss_ablation.yaml JOBS=2   (summary.csv and notebooks/06_compare.ipynb)
+SWEEP ?= sweeps/loss_ablation.yaml
+JOBS  ?= 1
+.PHONY: sweep
+sweep: $(STAMP)
+	$(BIN)/python -m audiogan.sweep $(SWEEP) --jobs $(JOBS)

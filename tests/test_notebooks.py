@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 from papermill.exceptions import PapermillExecutionError
 
+from audiogan import latent, listening
 from audiogan.pipeline import NOTEBOOKS, notebooks_dir, run_notebook, run_pipeline
 from audiogan.runs import RunFolder
 
@@ -25,7 +26,7 @@ TRAIN = DATA | {
     "preview_every": 100, "checkpoint_every": 50, "n_previews": 2, "live_plot": True,
 }
 SMOKE = {"01_data": DATA | {"n_show": 4}, "02_train": TRAIN, "03_loss_curves": {},
-         "04_listening_test": {"n_samples": 3, "seed": 1}}
+         "04_listening_test": {"n_samples": 3, "seed": 1, "n_per_source": 3, "n_path": 3}}
 
 
 @pytest.fixture(scope="module")
@@ -76,6 +77,14 @@ def test_pipeline_writes_the_run_folder(smoke_run):
     assert [p.name for p in generated] == ["sample_00.wav", "sample_01.wav", "sample_02.wav"]
     pitch = json.loads((smoke_run / "generated" / "pitch.json").read_text())
     assert pitch["n_clips"] == 3 and pitch["pitch_range_hz"] == pytest.approx([130.81, 523.25], abs=0.01)
+    # 04: the blind test (run clips and as many real ones), its page, the analysis of no answers yet,
+    # and the latent explorer's saved vectors.
+    test = listening.load_test(smoke_run / "listening")
+    assert sorted(c["source"] for c in test.clips) == ["real"] * 3 + ["run"] * 3
+    assert len(list((smoke_run / "listening" / "clips").glob("c*.wav"))) == 6
+    assert (smoke_run / "listening" / "test.html").read_text().count("data:audio/wav;base64,") == 6
+    assert json.loads((smoke_run / "listening" / "analysis.json").read_text())["n_answers"] == 0
+    assert latent.saved(smoke_run) == ["ends"] and latent.load(smoke_run, "ends").shape == (2, 100)
     # The executed training and listening notebooks show pictures and audio players.
     for name in ("02_train", "04_listening_test"):
         nb = nbformat.read(smoke_run / f"{name}.ipynb", as_version=4)
@@ -129,7 +138,8 @@ def test_paper_models_through_train_curves_and_listening_notebooks(model, tmp_pa
     train_params = {"dataset": "tones", "model": model, "d": 2, "batch_size": 8, "n_clips": 32,
                     "steps": 4, "n_critic": 2, "log_every": 2, "preview_every": 4, "checkpoint_every": 2,
                     "n_previews": 2, "live_plot": False}
-    run_pipeline(run_dir, {"02_train": train_params, "04_listening_test": {"n_samples": 2}},
+    run_pipeline(run_dir, {"02_train": train_params,
+                           "04_listening_test": {"n_samples": 2, "n_per_source": 2, "n_path": 2}},
                  notebooks=("02_train", "03_loss_curves", "04_listening_test"), log=lambda *_: None)
     run = RunFolder(run_dir)
     cfg = run.config()

@@ -1,4 +1,4 @@
-"""Audio in and out: reading any file librosa can decode, writing WAV, level and spectrograms."""
+"""Audio in and out: reading any file soundfile can decode, writing WAV, level and spectrograms."""
 
 from __future__ import annotations
 
@@ -13,9 +13,14 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:
-    """Decode ``path`` to mono float32 at ``sample_rate`` (librosa: soundfile, else audioread)."""
-    wav, _ = librosa.load(str(path), sr=sample_rate, mono=True)
-    return np.asarray(wav, dtype=np.float32)
+    """Decode all of ``path`` to mono float32 at ``sample_rate``, in blocks (soundfile + soxr).
+
+    Raises ``audiogan.datasets.folders.BadFile`` with the reason when the file cannot be used. For
+    datasets, ``audiogan.datasets.folders.read_clips`` reads only the clips it needs."""
+    from audiogan.datasets.folders import read_blocks
+
+    blocks = list(read_blocks(Path(path), sample_rate))
+    return np.concatenate(blocks).astype(np.float32) if blocks else np.zeros(0, np.float32)
 
 
 def write_wav(path: str | os.PathLike, wav: np.ndarray, sample_rate: int) -> Path:

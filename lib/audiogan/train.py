@@ -22,7 +22,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from audiogan import data as data_lib
-from audiogan import losses, models, plots
+from audiogan import distributed, losses, models, plots
 from audiogan.audio import write_wav
 from audiogan.config import ConfigError, RunConfig
 from audiogan.models.specgan import SpectrogramCodec
@@ -109,7 +109,7 @@ def create(config: RunConfig, codec: SpectrogramCodec | None = None) -> tuple[GA
         g_ema=jax.tree.map(jnp.copy, g_params) if config.ema_decay > 0 else {},
         step=jnp.zeros((), jnp.int32), key=jax.random.PRNGKey(config.seed),
     )
-    return gan, jax.device_put(state, gan.replicated)
+    return gan, distributed.replicate(state, gan.replicated)
 
 
 # ---------------------------------------------------------------------------- the step
@@ -226,7 +226,8 @@ def prepare_features(config: RunConfig, dataset: data_lib.Dataset, run: RunFolde
         codec = SpectrogramCodec.load(path)
     else:
         codec = SpectrogramCodec.fit(dataset.clips, dataset.sample_rate)
-        codec.save(path)
+        if distributed.is_main_process():  # every process fits the same moments; one writes them
+            codec.save(path)
     return codec.encode(dataset.clips), codec
 
 
@@ -261,38 +262,48 @@ def train(
         run = RunFolder(config.run_dir)
         return TrainResult(gan, state, run.read_metrics(), int(state.step), loaded=True)
     run = RunFolder(config.run_dir)
-    run.write_config(config)
+    main = distributed.is_main_process()  # across processes only process 0 writes the files
+    if main:
+        run.write_config(config)
     dataset = data_lib.load_dataset(config) if dataset is None else dataset
+    dataset = dataset.subset("train")  # datasets with splits (digits) train on the training split only
     if dataset.clip_samples != config.clip_samples:
         raise ConfigError(
             f"the dataset's clips have {dataset.clip_samples} samples but clip_samples="
             f"{config.clip_samples}; build the dataset with the run's config."
         )
-    run.write_json("dataset.json", {
-        "name": dataset.name, "clips": len(dataset), "sample_rate": dataset.sample_rate,
-        "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
-        "info": {k: v for k, v in dataset.info.items() if k != "files"},
-    })
+    if main:
+        run.write_json("dataset.json", {
+            "name": dataset.name, "clips": len(dataset), "sample_rate": dataset.sample_rate,
+            "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
+            "info": {k: v for k, v in dataset.info.items() if k != "files"},
+        })
     features, codec = prepare_features(config, dataset, run)
     gan, state = create(config, codec)
     resumed_from = run.latest_step()
     time_offset = 0.0
     if resumed_from is not None:
         state = run.restore_checkpoint(state, resumed_from)
-        run.truncate_metrics(resumed_from)
+        if main:
+            run.truncate_metrics(resumed_from)
         times = run.read_metrics().get("time_s", [])
         time_offset = times[-1] if times else 0.0
     start = int(state.step)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
 
     step_fn, generate = compiled(gan)
-    z_preview = preview_latents(config)
+    z_preview = distributed.replicate(preview_latents(config), gan.replicated)
     batches = data_lib.Batches(features, config.batch_size, config.seed)
     n_critic = config.n_critic
 
+    # Each process loads only the rows of the global batch that its devices hold (all of them
+    # when there is one process) and JAX assembles the global, batch-sharded array.
+    global_shape = (n_critic, config.batch_size) + features.shape[1:]
+    rows = distributed.local_rows(gan.data_sharding, global_shape, axis=1)
+
     def real_batch(step: int) -> jax.Array:
-        cbt = np.stack([batches[step * n_critic + i] for i in range(n_critic)])
-        return jax.device_put(cbt, gan.data_sharding)
+        cbt = np.stack([features[batches.indices(step * n_critic + i)[rows]] for i in range(n_critic)])
+        return jax.make_array_from_process_local_data(gan.data_sharding, cbt, global_shape)
 
     def is_checkpoint(s):  # also where this call stops early, so no finished step is lost
         return s % config.checkpoint_every == 0 or s == end
@@ -323,13 +334,15 @@ def train(
                         f"{config.run_dir}; training stopped. The last good checkpoint is {where}. "
                         "Lower lr, check the data for NaN, or change the loss."
                     )
-                run.append_metrics([row])
+                if main:
+                    run.append_metrics([row])
                 bar.set_postfix(d_loss=f"{row['d_loss']:.3f}", g_loss=f"{row['g_loss']:.3f}")
                 if on_log is not None:
                     on_log(row)
             if s % config.preview_every == 0 or s == config.steps:
-                clips = gan.to_audio(generate(state.sampling_params, z_preview))
-                write_previews(run, gan, clips, s)
+                out = generate(state.sampling_params, z_preview)  # every process runs the program
+                if main:
+                    write_previews(run, gan, gan.to_audio(out), s)
             if is_checkpoint(s):
                 run.save_checkpoint(s, state)
             bar.update(1)
