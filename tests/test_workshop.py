@@ -16,7 +16,8 @@ from audiogan.runs import RunFolder
 def test_workshop_preset_fills_the_settings_left_at_their_defaults():
     cfg = RunConfig(preset="workshop")
     plain = RunConfig()
-    assert (cfg.model, cfg.sample_rate, cfg.clip_samples, cfg.batch_size) == ("mlp", 8000, 4096, 64)
+    assert (cfg.model, cfg.sample_rate, cfg.clip_samples, cfg.batch_size) == ("mlp", 8000, 2048, 64)
+    assert RunConfig(preset="workshop", dataset="digits").clip_samples == 4096  # a spoken digit needs 0.5 s
     assert cfg.sample_rate < plain.sample_rate and cfg.clip_samples < plain.clip_samples
     assert cfg.batch_size < plain.batch_size and cfg.loss == "ns"
 

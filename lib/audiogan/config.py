@@ -59,24 +59,28 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
 }
 # Presets: a named bundle of settings for one purpose. A setting the caller leaves at RunConfig's
 # own default takes the preset's value; any other value the caller gives wins over the preset.
-# "workshop": sized for a 2-core laptop CPU, aiming at recognisable tones within five minutes (how
-# near it gets is measured in docs/workshop.md, by benchmarks/workshop_preset.py): 8 kHz, half-second
-# clips (long enough for a spoken digit), the classic fully connected GAN, whose first and last
-# layers shrink with the clip, batch 64 and its non-saturating recipe. PRESET_MODEL_SETTINGS adapts
-# it to a model family chosen explicitly, e.g. WaveGAN at its shortest clip and a quarter of the
-# paper's width with hinge loss.
+# "workshop": sized for a 2-core laptop CPU: 8 kHz, the classic fully connected GAN, whose first and
+# last layers shrink with the clip, batch 64 and its non-saturating recipe, and quarter-second clips
+# for tones (measured, docs/workshop.md and benchmarks/workshop_preset.py: in-tune tones after about
+# 300 CPU seconds, where half-second clips had none) but half-second clips for spoken digits, which
+# a quarter second would cut. PRESET_MODEL_SETTINGS adapts it to a model family chosen explicitly,
+# e.g. WaveGAN at its shortest clip and a quarter of the paper's width with hinge loss.
 PRESETS: dict[str, dict[str, Any]] = {
     "workshop": {
-        "model": "mlp", "sample_rate": 8000, "steps": 2000, "log_every": 25, "preview_every": 250,
+        "model": "mlp", "sample_rate": 8000, "steps": 4000, "log_every": 25, "preview_every": 250,
         "checkpoint_every": 250,
     },
 }
 PRESET_MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
     "workshop": {
-        "mlp": {"clip_samples": 4096, "batch_size": 64, "loss": "ns"},
+        "mlp": {"clip_samples": 2048, "batch_size": 64, "loss": "ns"},
         "wavegan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
         "specgan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
     },
+}
+# (model, dataset) -> settings that one dataset needs on top of the model's.
+PRESET_DATASET_SETTINGS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
+    "workshop": {("mlp", "digits"): {"clip_samples": 4096}},
 }
 MODELS = tuple(MODEL_DEFAULTS)
 ARCHITECTURE_FIELDS = (
@@ -220,6 +224,7 @@ class RunConfig:
         values = dict(PRESETS[self.preset])
         model = values.get("model", self.model) if self.model == defaults["model"] else self.model
         values |= PRESET_MODEL_SETTINGS.get(self.preset, {}).get(model, {})
+        values |= PRESET_DATASET_SETTINGS.get(self.preset, {}).get((model, self.dataset), {})
         for name, value in values.items():
             if getattr(self, name) == defaults[name]:
                 object.__setattr__(self, name, value)
