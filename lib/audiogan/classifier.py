@@ -377,7 +377,8 @@ def load(folder: str | os.PathLike) -> Classifier:
         raise ClassifierError(
             f"{folder / 'weights.npz'} is missing or damaged ({exc}); delete {folder} to train again."
         ) from exc
-    if names != info.get("parameters") or any(tuple(a.shape) != tuple(t.shape) for a, t in zip(arrays, template, strict=True)):
+    shapes_differ = any(tuple(a.shape) != tuple(t.shape) for a, t in zip(arrays, template, strict=True))
+    if names != info.get("parameters") or shapes_differ:
         raise ClassifierError(f"{folder / 'weights.npz'} does not match {meta}; delete {folder} to train again.")
     nnx.update(net, jax.tree_util.tree_unflatten(treedef, [jnp.asarray(a) for a in arrays]))
     return Classifier(net, info, folder)
