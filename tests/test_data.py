@@ -178,7 +178,9 @@ def test_load_folder_skips_corrupt_file_with_warning(audio_folder):
     with pytest.warns(UserWarning, match="broken.wav"):
         data = load_folder(audio_folder, SR, CLIP, "first")
     assert len(data) == 3
-    assert [Path(s["file"]).name for s in data.info["skipped"]] == ["broken.wav"]
+    assert [Path(s["file"]).name for s in data.info["skipped"]] == ["broken.wav", "silent.wav"]
+    assert "not a readable audio file" in data.info["skipped"][0]["reason"]
+    assert data.info["skipped"][1]["reason"].startswith("silent")
 
 
 def test_load_folder_of_only_corrupt_files_raises(tmp_path):

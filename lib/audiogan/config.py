@@ -63,6 +63,7 @@ ARCHITECTURE_FIELDS = (
 )
 LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
+ON_ERROR_MODES = ("skip", "raise")
 UPSAMPLE_MODES = ("zeros", "nn")
 WAVEGAN_LENGTHS = (16384, 32768, 65536)
 SPECGAN_LENGTH = 16384
@@ -103,8 +104,9 @@ class RunConfig:
     post_filter: int | None = None  # WaveGAN's learned post-processing filter length; 0 = off
     griffin_lim_iters: int | None = None  # SpecGAN: Griffin-Lim iterations back to audio
     # Data.
-    n_clips: int = 2048  # size of an embedded dataset
+    n_clips: int | None = None  # size of an embedded dataset (digits: training clips); None: its default
     slices: str = "first"  # folder datasets: the first clip of each file, or every clip
+    on_error: str = "skip"  # folder datasets: "skip" a bad file (and report it) or "raise" on it
     # Bookkeeping.
     log_every: int = 50
     preview_every: int = 500
@@ -140,14 +142,18 @@ class RunConfig:
             raise ConfigError(
                 f"slices={self.slices!r} is unknown; choose one of {_choices(SLICE_MODES)}."
             )
+        if self.on_error not in ON_ERROR_MODES:
+            raise ConfigError(
+                f"on_error={self.on_error!r} is unknown; choose one of {_choices(ON_ERROR_MODES)}."
+            )
         if not isinstance(self.dataset, str) or not self.dataset.strip():
             raise ConfigError("dataset must be an embedded dataset name or a folder path.")
         if not isinstance(self.run_dir, str | os.PathLike) or not os.fspath(self.run_dir).strip():
             raise ConfigError("run_dir must be a folder path, e.g. 'runs/my_run'.")
         positive_ints = (
             "steps", "batch_size", "sample_rate", "clip_samples", "n_critic", "latent_dim",
-            "n_clips", "log_every", "preview_every", "checkpoint_every", "n_previews",
-        ) + tuple(n for n in ("d", "griffin_lim_iters") if getattr(self, n) is not None)
+            "log_every", "preview_every", "checkpoint_every", "n_previews",
+        ) + tuple(n for n in ("d", "griffin_lim_iters", "n_clips") if getattr(self, n) is not None)
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

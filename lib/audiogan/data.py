@@ -20,8 +20,9 @@ from typing import Any
 
 import numpy as np
 
-from audiogan.audio import AUDIO_EXTENSIONS, read_audio, rms_db
+from audiogan.audio import AUDIO_EXTENSIONS, rms_db
 from audiogan.config import ConfigError, RunConfig
+from audiogan.datasets import folders
 from audiogan.files import atomic_path, atomic_write_text
 
 PEAK = 0.95  # clips are peak-normalised to this level
@@ -30,7 +31,10 @@ SILENCE_DB = -60.0  # clips quieter than this (RMS, dBFS, before normalising) ar
 # The embedded tones: integer MIDI notes drawn uniformly from TONE_MIDI_RANGE (inclusive), i.e.
 # C3 (130.8 Hz) to C5 (523.3 Hz), equal temperament with A4 = 440 Hz.
 TONE_MIDI_RANGE = (48, 72)
-EMBEDDED = ("tones",)
+EMBEDDED = ("tones", "digits", "drums")
+# n_clips=None gives each embedded dataset this size (for digits: the training clips; validation
+# and test add 10% each).
+DEFAULT_SIZES = {"tones": 2048, "digits": 5000, "drums": 2048}
 
 
 class DataError(ValueError):
@@ -49,6 +53,21 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.clips)
+
+    def subset(self, split: str) -> Dataset:
+        """The clips of one split (``"train"``, ``"validation"``, ``"test"``) with their labels;
+        a dataset without splits is all training data, so it comes back whole for ``"train"``."""
+        if "split" not in self.labels:
+            if split == "train":
+                return self
+            raise DataError(f"dataset {self.name!r} has no {split!r} split; it is all training data.")
+        keep = self.labels["split"] == split
+        if not keep.any():
+            raise DataError(f"dataset {self.name!r} has no clips in split {split!r}.")
+        return Dataset(
+            name=self.name, clips=self.clips[keep], sample_rate=self.sample_rate,
+            labels={k: v[keep] for k, v in self.labels.items()}, info=self.info | {"subset": split},
+        )
 
     @property
     def clip_samples(self) -> int:
@@ -103,12 +122,12 @@ def make_tones(
 
 
 # ---------------------------------------------------------------------------- folders
+SC09_PREFIX = "sc09:"
+
+
 def list_audio_files(folder: str | os.PathLike) -> list[Path]:
-    """Audio files under ``folder``, recursively, in a stable (sorted) order."""
-    folder = Path(folder)
-    return sorted(
-        p for p in folder.rglob("*") if p.suffix.lower() in AUDIO_EXTENSIONS and p.is_file()
-    )
+    """Audio files under ``folder``, recursively (links followed, loops cut), in a stable order."""
+    return folders.scan(folder).files
 
 
 def slice_clips(wav: np.ndarray, clip_samples: int, mode: str = "first") -> np.ndarray:
@@ -138,24 +157,59 @@ def normalise_clips(clips: np.ndarray, silence_db: float = SILENCE_DB) -> tuple[
     return (PEAK * kept / peak).astype(np.float32), keep
 
 
+def parse_source(dataset: str) -> tuple[Path, str | None]:
+    """``"sc09:/path"`` -> (folder, "sc09"); a plain path -> (folder, None)."""
+    if dataset.lower().startswith(SC09_PREFIX):
+        return Path(dataset[len(SC09_PREFIX):]).expanduser(), "sc09"
+    return Path(dataset).expanduser(), None
+
+
+def _bad(path, reason: str, on_error: str, report: list[dict[str, str]]) -> None:
+    if on_error == "raise":
+        raise DataError(
+            f"{path}: {reason}. Fix or remove this file, or set on_error='skip' to leave bad files out "
+            "and list them in the dataset's report."
+        )
+    report.append({"file": str(path), "reason": reason})
+
+
 def load_folder(
     folder: str | os.PathLike, sample_rate: int, clip_samples: int, slices: str = "first",
-    files: list[Path] | None = None,
+    files: list[Path] | None = None, on_error: str = "skip", layout: str | None = None,
 ) -> Dataset:
-    """Every audio file under ``folder`` as clips; files that cannot be decoded are skipped."""
+    """Every audio file under ``folder`` as clips, read in blocks (see ``audiogan.datasets.folders``).
+
+    A file that cannot be used is skipped and listed with its reason in ``info["skipped"]``
+    (``on_error="skip"``), or stops the load with a :class:`DataError` naming it (``"raise"``);
+    so are files whose every clip is silent. Files that were used with a caveat (a truncated WAV)
+    are listed in ``info["notes"]``. When every file follows the SC09 or Speech Commands layout
+    (or ``layout="sc09"`` demands it) the clips are labelled ``word`` (and ``digit`` when all
+    words are digits), ``speaker`` and, where the layout says, ``split``.
+    """
+    from tqdm.auto import tqdm
+
     folder = Path(folder)
-    files = list_audio_files(folder) if files is None else files
-    clips, sources, skipped = [], [], []
-    for i, path in enumerate(files):
+    skipped: list[dict[str, str]] = []
+    notes: list[dict[str, str]] = []
+    if files is None:
+        found = folders.scan(folder)
+        files = found.files
+        for problem in found.problems:
+            _bad(problem["file"], problem["reason"], on_error, skipped)
+    files, labelled = _apply_layout(folder, files, layout, on_error, skipped, notes)
+    clips, sources, silent_files = [], [], 0
+    for i, path in enumerate(tqdm(files, desc=f"reading {folder.name}", disable=len(files) < 200)):
         try:
-            wav = read_audio(path, sample_rate)
-        except Exception as exc:  # noqa: BLE001 - any decoder failure means "skip this file"
-            skipped.append({"file": str(path), "reason": f"{type(exc).__name__}: {exc}"[:300]})
+            cut, note = folders.read_clips(path, sample_rate, clip_samples, slices)
+        except folders.BadFile as exc:
+            _bad(path, str(exc), on_error, skipped)
             continue
-        if len(wav) == 0:
-            skipped.append({"file": str(path), "reason": "no samples"})
-            continue
-        cut = slice_clips(wav, clip_samples, slices)
+        if note:
+            notes.append({"file": str(path), "reason": note})
+        keep = rms_db(cut) >= SILENCE_DB
+        if not keep.any():
+            silent_files += 1
+            _bad(path, f"silent: every clip is below {SILENCE_DB:.0f} dBFS RMS", on_error, skipped)
         clips.append(cut)
         sources.extend([i] * len(cut))
     if clips:
@@ -167,32 +221,74 @@ def load_folder(
     if len(clips_arr) == 0:
         reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:5])
         raise DataError(
-            f"no usable audio in {folder}: {len(files)} audio file(s) found, {len(skipped)} "
-            f"unreadable, {n_silent} clip(s) silent. {reasons} Put readable "
+            f"no usable audio in {folder}: {len(files)} audio file(s) found, "
+            f"{len(skipped) - silent_files} unreadable, {n_silent} clip(s) silent. {reasons} Put readable "
             f"{'/'.join(e[1:] for e in AUDIO_EXTENSIONS)} files there or choose another dataset."
         )
     if skipped:
         warnings.warn(
-            f"{len(skipped)} of {len(files)} file(s) in {folder} could not be read and were "
-            f"skipped, e.g. {skipped[0]['file']} ({skipped[0]['reason']})", stacklevel=2,
+            f"{len(skipped)} file(s) in {folder} were skipped, e.g. {skipped[0]['file']} "
+            f"({skipped[0]['reason']}); the dataset's report lists them all", stacklevel=2,
         )
-    return Dataset(
-        name=str(folder), clips=clips_arr, sample_rate=sample_rate,
-        labels={"file_index": sources_arr},
-        info={"files": [str(p) for p in files], "skipped": skipped, "silent_clips": n_silent},
-    )
+    labels = {"file_index": sources_arr}
+    info: dict[str, Any] = {"files": [str(p) for p in files], "skipped": skipped, "notes": notes,
+                            "silent_clips": n_silent}
+    if labelled:
+        info["layout"] = labelled["layout"]
+        for name in ("word", "speaker", "split", "digit"):
+            if name in labelled:
+                labels[name] = np.asarray(labelled[name])[sources_arr]
+    return Dataset(name=str(folder), clips=clips_arr, sample_rate=sample_rate, labels=labels, info=info)
+
+
+def _apply_layout(folder, files, layout, on_error, skipped, notes):
+    """The files to read and their labels when the folder follows the SC09 / Speech Commands layout."""
+    background = [f for f in files if folders.BACKGROUND in f.relative_to(folder).parts]
+    if background:
+        notes.append({"file": str(folder / folders.BACKGROUND),
+                      "reason": f"{len(background)} background-noise recording(s), not words: left out"})
+        files = [f for f in files if f not in background]
+    if layout == "sc09":
+        kept = []
+        for path in files:
+            found = folders.file_label(path.relative_to(folder))
+            if found is None:
+                _bad(path, "its name and folder follow neither the SC09 (Seven_1a2b3c4d_nohash_0.wav) nor "
+                     "the Speech Commands (seven/1a2b3c4d_nohash_0.wav) layout", on_error, skipped)
+            elif found[0] in folders.DIGIT_WORDS:
+                kept.append(path)
+        if len(kept) < len(files):
+            n_other = len(files) - len(kept) - sum(1 for s in skipped if s["reason"].startswith("its name"))
+            if n_other:
+                notes.append({"file": str(folder), "reason": f"{n_other} file(s) of words other than the "
+                              "ten digits: left out of SC09"})
+        files = kept
+    labelled = folders.detect_layout(folder, files)
+    if labelled is None:
+        return files, None
+    if layout == "sc09":
+        labelled["layout"] = "sc09"
+    if all(w in folders.DIGIT_WORDS for w in labelled["word"]):
+        labelled["digit"] = [folders.DIGIT_WORDS.index(w) for w in labelled["word"]]
+    if any(s is not None for s in labelled["split"]):
+        labelled["split"] = [s or "train" for s in labelled["split"]]
+    else:
+        del labelled["split"]
+    return files, labelled
 
 
 # ---------------------------------------------------------------------------- naming and caching
 def check_source(dataset: str) -> str:
-    """Validate ``dataset=``: an embedded name, or a folder with at least one readable file."""
+    """Validate ``dataset=``: an embedded name, or a folder (``"sc09:"`` + folder for the SC09
+    layout) with at least one readable file."""
     if dataset in EMBEDDED:
         return dataset
-    folder = Path(dataset).expanduser()
+    folder, _ = parse_source(dataset)
     if not folder.exists():
         raise ConfigError(
             f"dataset={dataset!r} is neither an embedded dataset ({', '.join(EMBEDDED)}) nor an "
-            "existing folder. Choose an embedded name or give the path of a folder of audio files."
+            "existing folder. Choose an embedded name or give the path of a folder of audio files "
+            "('sc09:/path' for the SC09 layout)."
         )
     if not folder.is_dir():
         raise ConfigError(f"dataset={dataset!r} is a file; give the folder that holds audio files.")
@@ -202,16 +298,11 @@ def check_source(dataset: str) -> str:
             f"dataset={dataset!r}: the folder holds no audio files "
             f"({', '.join(AUDIO_EXTENSIONS)}, searched recursively)."
         )
-    import soundfile as sf
-
     for path in files[:50]:
         try:
-            if path.suffix.lower() == ".mp3":
-                read_audio(path, 8000)
-            elif sf.info(str(path)).frames == 0:
-                continue
-            return str(folder)
-        except Exception:  # noqa: BLE001 - unreadable file; try the next one
+            next(folders.read_blocks(path, 8000, max_frames=64))
+            return dataset
+        except (folders.BadFile, StopIteration):
             continue
     raise ConfigError(
         f"dataset={dataset!r}: none of the first {min(len(files), 50)} audio file(s) in the folder "
@@ -234,6 +325,11 @@ def _cache_key(settings: dict[str, Any]) -> str:
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
+def dataset_size(config: RunConfig) -> int:
+    """``n_clips``, or the embedded dataset's default size when it is None."""
+    return config.n_clips if config.n_clips is not None else DEFAULT_SIZES.get(config.dataset, 0)
+
+
 def dataset_settings(config: RunConfig) -> dict[str, Any]:
     """Everything that decides a dataset's contents, for the cache key and ``config.json``."""
     settings: dict[str, Any] = {
@@ -241,10 +337,18 @@ def dataset_settings(config: RunConfig) -> dict[str, Any]:
         "clip_samples": config.clip_samples, "format": 1,
     }
     if config.dataset == "tones":
-        settings.update(n_clips=config.n_clips, seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
+        settings.update(n_clips=dataset_size(config), seed=config.seed, midi_range=list(TONE_MIDI_RANGE))
+    elif config.dataset == "digits":
+        from audiogan.datasets import digits
+
+        settings.update(n_clips=dataset_size(config), seed=config.seed, version=digits.VERSION)
+    elif config.dataset == "drums":
+        settings.update(n_clips=dataset_size(config), seed=config.seed, version=1)
     else:
-        folder = Path(config.dataset).expanduser().resolve()
-        settings.update(dataset=str(folder), slices=config.slices, peak=PEAK, silence_db=SILENCE_DB)
+        folder, layout = parse_source(config.dataset)
+        folder = folder.resolve()
+        settings.update(dataset=str(folder), slices=config.slices, peak=PEAK, silence_db=SILENCE_DB,
+                        layout=layout, reader=2)
         settings["files"] = [
             [str(p.relative_to(folder)), p.stat().st_size, p.stat().st_mtime_ns]
             for p in list_audio_files(folder)
@@ -252,41 +356,74 @@ def dataset_settings(config: RunConfig) -> dict[str, Any]:
     return settings
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _read_cache(clips_path: Path, labels_path: Path, meta_path: Path, settings: dict, sample_rate: int) -> Dataset:
+    """The cached dataset; raises when any of its three files is missing, damaged or stale."""
+    meta = json.loads(meta_path.read_text())
+    if meta["settings"] != json.loads(json.dumps(settings)):
+        raise ValueError("its settings do not match")
+    for name, path in (("clips", clips_path), ("labels", labels_path)):
+        if _sha256(path) != meta["sha256"][name]:
+            raise ValueError(f"{path.name} does not match its checksum")
+    clips = np.load(clips_path)
+    with np.load(labels_path) as stored:
+        labels = {k: stored[k] for k in stored.files}
+    if clips.shape != tuple(meta["shape"]) or any(len(v) != len(clips) for v in labels.values()):
+        raise ValueError(f"shape {clips.shape} instead of {tuple(meta['shape'])}")
+    return Dataset(name=meta["name"], clips=clips, sample_rate=sample_rate, labels=labels,
+                   info=meta["info"] | {"cache": str(clips_path), "from_cache": True})
+
+
 def load_dataset(config: RunConfig, use_cache: bool = True) -> Dataset:
     """Build the dataset a run asks for, or read it from the cache when it was built before."""
     check_source(config.dataset)
     settings = dataset_settings(config)
-    stem = ("tones" if config.dataset == "tones" else Path(config.dataset).name) + "-"
+    stem = (config.dataset if config.dataset in EMBEDDED else parse_source(config.dataset)[0].name) + "-"
     key = stem + _cache_key(settings)
     folder = cache_dir()
     clips_path, labels_path = folder / f"{key}.npy", folder / f"{key}.labels.npz"
     meta_path = folder / f"{key}.json"
     if use_cache and clips_path.is_file() and meta_path.is_file():
         try:
-            meta = json.loads(meta_path.read_text())
-            clips = np.load(clips_path)
-            with np.load(labels_path) as stored:
-                labels = {k: stored[k] for k in stored.files}
-            if meta["settings"] == json.loads(json.dumps(settings)) and clips.shape == tuple(meta["shape"]):
-                return Dataset(
-                    name=meta["name"], clips=clips, sample_rate=config.sample_rate, labels=labels,
-                    info=meta["info"] | {"cache": str(clips_path), "from_cache": True},
-                )
+            cached = _read_cache(clips_path, labels_path, meta_path, settings, config.sample_rate)
         except Exception as exc:  # noqa: BLE001 - a damaged cache is rebuilt
             warnings.warn(f"cache {clips_path} is damaged ({exc}); rebuilding it", stacklevel=2)
+        else:
+            if config.on_error == "raise" and cached.info.get("skipped"):
+                bad = cached.info["skipped"][0]
+                _bad(bad["file"], bad["reason"], "raise", [])
+            return cached
     if config.dataset == "tones":
-        data = make_tones(config.n_clips, config.sample_rate, config.clip_samples, config.seed)
+        data = make_tones(dataset_size(config), config.sample_rate, config.clip_samples, config.seed)
+    elif config.dataset == "digits":
+        from audiogan.datasets.digits import make_digits
+
+        data = make_digits(dataset_size(config), config.sample_rate, config.clip_samples, config.seed)
+    elif config.dataset == "drums":
+        from audiogan.datasets.drums import make_drums
+
+        data = make_drums(dataset_size(config), config.sample_rate, config.clip_samples, config.seed)
     else:
         data = load_folder(
-            settings["dataset"], config.sample_rate, config.clip_samples, config.slices
+            settings["dataset"], config.sample_rate, config.clip_samples, config.slices,
+            on_error=config.on_error, layout=settings["layout"],
         )
     folder.mkdir(parents=True, exist_ok=True)
     with atomic_path(clips_path) as tmp:
         np.save(tmp, data.clips)
     with atomic_path(labels_path) as tmp:
         np.savez(tmp, **data.labels)
-    # The settings file goes last: a cache without it is incomplete and is rebuilt.
-    meta = {"name": data.name, "shape": list(data.clips.shape), "settings": settings, "info": data.info}
+    # The settings file goes last: a cache without it is incomplete and is rebuilt. Its checksums
+    # catch a damaged clips or labels file.
+    meta = {"name": data.name, "shape": list(data.clips.shape), "settings": settings, "info": data.info,
+            "sha256": {"clips": _sha256(clips_path), "labels": _sha256(labels_path)}}
     atomic_write_text(meta_path, json.dumps(meta))
     data.info = data.info | {"cache": str(clips_path), "from_cache": False}
     return data
@@ -332,6 +469,27 @@ class Batches:
 
 
 # ---------------------------------------------------------------------------- describing
+# Labels that name a class, in the order of preference for "the" label of a clip.
+CLASS_LABELS = ("digit", "word", "drum", "midi")
+
+
+def class_label(dataset: Dataset) -> str | None:
+    """The name of the label that says what a clip is (``digit``, ``word``, ``drum``, ``midi``)."""
+    return next((name for name in CLASS_LABELS if name in dataset.labels), None)
+
+
+def label_counts(dataset: Dataset) -> dict[str, dict[str, int]]:
+    """Clips per class and split: ``{split: {class: count}}`` (split ``"all"`` when there are none)."""
+    name = class_label(dataset)
+    splits = dataset.labels.get("split", np.full(len(dataset), "all"))
+    classes = dataset.labels[name] if name else np.full(len(dataset), "(unlabelled)")
+    counts: dict[str, dict[str, int]] = {}
+    for split in dict.fromkeys(splits.tolist()):  # first-seen order: train, validation, test
+        values, n = np.unique(classes[splits == split], return_counts=True)
+        counts[str(split)] = {str(v): int(c) for v, c in zip(values.tolist(), n.tolist(), strict=True)}
+    return counts
+
+
 def summarise(dataset: Dataset) -> dict[str, Any]:
     """Counts, durations and levels of a dataset, as 01_data shows and stores them."""
     levels = rms_db(dataset.clips)
@@ -348,6 +506,17 @@ def summarise(dataset: Dataset) -> dict[str, Any]:
         "from_cache": dataset.info.get("from_cache"),
         "cache": dataset.info.get("cache"),
     }
+    summary["class_label"] = class_label(dataset)
+    summary["counts"] = label_counts(dataset)
+    if "split" in dataset.labels:
+        summary["splits"] = {k: sum(v.values()) for k, v in summary["counts"].items()}
+    if "voice" in dataset.labels:
+        summary["voices"] = {
+            split: int(len(np.unique(dataset.labels["voice"][dataset.labels["split"] == split])))
+            for split in summary["splits"]
+        }
+    if "build_seconds" in dataset.info:
+        summary["build_seconds"] = dataset.info["build_seconds"]
     if "pitch_hz" in dataset.labels:
         pitch = dataset.labels["pitch_hz"]
         summary["pitch_hz"] = {"min": float(pitch.min()), "max": float(pitch.max()),
@@ -364,7 +533,12 @@ def clip_titles(dataset: Dataset, indices) -> list[str]:
     """A short human label for each clip: its pitch for tones, its file for folders."""
     titles = []
     for i in indices:
-        if "midi" in dataset.labels:
+        if "digit" in dataset.labels and "voice" in dataset.labels:
+            split = f" ({dataset.labels['split'][i]})" if "split" in dataset.labels else ""
+            titles.append(f"#{i}: {dataset.labels['digit'][i]}, {dataset.labels['voice'][i]}{split}")
+        elif "drum" in dataset.labels:
+            titles.append(f"#{i}: {dataset.labels['drum'][i]}")
+        elif "midi" in dataset.labels:
             titles.append(f"#{i}: MIDI {dataset.labels['midi'][i]}, {dataset.labels['pitch_hz'][i]:.1f} Hz")
         elif "file_index" in dataset.labels and "files" in dataset.info:
             titles.append(f"#{i}: {Path(dataset.info['files'][dataset.labels['file_index'][i]]).name}")

@@ -258,6 +258,7 @@ def train(
     run = RunFolder(config.run_dir)
     run.write_config(config)
     dataset = data_lib.load_dataset(config) if dataset is None else dataset
+    dataset = dataset.subset("train")  # datasets with splits (digits) train on the training split only
     if dataset.clip_samples != config.clip_samples:
         raise ConfigError(
             f"the dataset's clips have {dataset.clip_samples} samples but clip_samples="
