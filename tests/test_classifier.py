@@ -11,7 +11,9 @@ from audiogan import classifier as C
 from audiogan import data
 from audiogan.config import RunConfig
 
-SMALL = C.ClassifierSettings(n_mels=32, n_frames=16, width=4, features=16, epochs=8, batch_size=16, lr=5e-3)
+SMALL = C.ClassifierSettings(
+    n_mels=32, n_frames=16, width=4, features=16, epochs=8, batch_size=16, lr=5e-3, freq_shift=0, mask_mels=2,
+)
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +100,23 @@ def test_splits_are_disjoint_by_voice_or_follow_the_dataset():
     codes = np.repeat([0, 1, 2], 100)
     ds.labels["split"] = codes
     s = C.split_indices(ds)
-    assert [len(s[k]) for k in ("train", "valid", "test")] == [100, 100, 100] and s["test"][0] == 200
-    ds.labels["split"] = np.array(["train", "valid", "test"])[codes]
-    assert C.split_indices(ds)["valid"][0] == 100
+    assert [len(s[k]) for k in ("train", "validation", "test")] == [100, 100, 100] and s["test"][0] == 200
+    ds.labels["split"] = np.array(["train", "validation", "test"])[codes]
+    assert C.split_indices(ds)["validation"][0] == 100
+
+
+def test_augmentation_rolls_and_masks():
+    import jax
+    import jax.numpy as jnp
+
+    x = jnp.arange(2 * 8 * 16, dtype=jnp.float32).reshape(2, 8, 16) + 1
+    same = C.augment(jax.random.PRNGKey(0), x, C.ClassifierSettings(max_shift=0, freq_shift=0, mask_mels=0,
+                                                                       mask_frames=0))
+    np.testing.assert_array_equal(same, x)
+    s = C.ClassifierSettings(max_shift=3, freq_shift=2, mask_mels=3, mask_frames=3)
+    out = np.asarray(C.augment(jax.random.PRNGKey(1), x, s))
+    assert out.shape == x.shape
+    # Rolled and masked, but nothing invented: every value is 0 (masked) or from the same clip.
+    for i in range(2):
+        assert set(out[i].ravel()) - {0.0} <= set(np.asarray(x[i]).ravel())
+        assert (out[i] == 0).sum() <= 3 * 16 + 3 * 8

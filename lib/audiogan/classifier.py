@@ -43,8 +43,8 @@ from audiogan.models import conv
 
 DEFAULT_ROOT = "runs/classifiers"
 # Which label of a dataset the classifier learns, in order of preference.
-LABEL_PREFERENCE = ("digit", "label", "class", "drum", "kind", "word", "midi")
-SPLIT_NAMES = ("train", "valid", "test")
+LABEL_PREFERENCE = data_lib.CLASS_LABELS + ("label", "class")
+SPLIT_NAMES = ("train", "validation", "test")
 
 
 class ClassifierError(ValueError):
@@ -57,14 +57,20 @@ class ClassifierSettings:
 
     label: str | None = None  # None: the first of LABEL_PREFERENCE the dataset has
     n_mels: int = 64
-    n_frames: int = 64
-    width: int = 16
+    n_frames: int = 32  # about 32 ms per frame for a second of audio
+    width: int = 12
     features: int = 128
-    epochs: int = 12
+    epochs: int = 15
     batch_size: int = 64
     lr: float = 2e-3
     weight_decay: float = 1e-4
-    max_shift: int = 4  # augmentation: each training clip is rolled by up to this many frames
+    # Augmentation of training clips (SpecAugment-like): each is rolled in time by up to max_shift
+    # frames and in frequency by up to freq_shift mel bands (other voices, other pitches), and one
+    # band of up to mask_mels mels and one stretch of up to mask_frames frames are blanked.
+    max_shift: int = 4
+    freq_shift: int = 2
+    mask_mels: int = 8
+    mask_frames: int = 4
     test_fraction: float = 0.2  # when the dataset has no splits of its own
     seed: int = 0
 
@@ -104,8 +110,8 @@ def pick_label(dataset: data_lib.Dataset, label: str | None = None) -> str:
 def split_indices(dataset: data_lib.Dataset, test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
     """Clip indices of the train / (valid) / test splits.
 
-    A dataset's own splits win (a ``split`` label of names or of codes 0, 1, 2 = train, valid,
-    test); else clips are split by ``voice`` (or ``speaker``) so no voice is in two splits; else
+    A dataset's own splits win (a ``split`` label of names or of codes 0, 1, 2 = train,
+    validation, test); else clips are split by ``voice`` (or ``speaker``) so no voice is in two splits; else
     a seeded shuffle puts ``test_fraction`` of the clips in test.
     """
     n = len(dataset)
@@ -260,6 +266,29 @@ def _plain(value):
 
 
 # ---------------------------------------------------------------------------- training
+def augment(key: jax.Array, x_bft: jax.Array, settings: ClassifierSettings) -> jax.Array:
+    """Random rolls in time and frequency and one blanked band and stretch per clip (0 is the
+    training mean after normalisation)."""
+    b, f, t = x_bft.shape
+    k_t, k_f, k_mf, k_mt = jax.random.split(key, 4)
+
+    def rand(k, hi, lo=None):
+        lo = -hi if lo is None else lo
+        return jax.random.randint(k, (b,), lo, hi + 1)
+
+    def mask(k, size, width):  # (b, size): True inside one random stretch of up to `width`
+        k1, k2 = jax.random.split(k)
+        w = jax.random.randint(k1, (b, 1), 0, width + 1)
+        start = jax.random.randint(k2, (b, 1), 0, size)
+        pos = jnp.arange(size).reshape(1, size)
+        return (pos >= start) & (pos < start + w)
+
+    roll = jax.vmap(lambda x, s_f, s_t: jnp.roll(jnp.roll(x, s_f, axis=0), s_t, axis=1))
+    x_bft = roll(x_bft, rand(k_f, settings.freq_shift), rand(k_t, settings.max_shift))
+    keep = ~(mask(k_mf, f, settings.mask_mels)[:, :, None] | mask(k_mt, t, settings.mask_frames)[:, None, :])
+    return jnp.where(keep, x_bft, 0.0)
+
+
 def train_classifier(
     dataset: data_lib.Dataset, settings: ClassifierSettings = ClassifierSettings(),
     *, progress: bool = True, log=None,
@@ -299,9 +328,7 @@ def train_classifier(
 
     @jax.jit
     def step(params, opt_state, x_bft, y_b, key):
-        if settings.max_shift:  # roll each clip in time by a random number of frames
-            shifts = jax.random.randint(key, (x_bft.shape[0],), -settings.max_shift, settings.max_shift + 1)
-            x_bft = jax.vmap(lambda x, s: jnp.roll(x, s, axis=-1))(x_bft, shifts)
+        x_bft = augment(key, x_bft, settings)
         loss, grads = jax.value_and_grad(loss_fn)(params, x_bft, y_b)
         updates, opt_state = tx.update(grads, opt_state, params)
         return optax.apply_updates(params, updates), opt_state, loss
@@ -396,32 +423,43 @@ def classifier_name(config: RunConfig) -> str:
     return config.dataset if config.dataset in data_lib.EMBEDDED else Path(config.dataset).expanduser().name
 
 
+def classifier_root(root: str | os.PathLike | None = None) -> Path:
+    """``root``, else ``$AUDIOGAN_CLASSIFIER_DIR``, else ``runs/classifiers``."""
+    return Path(root if root is not None else os.environ.get("AUDIOGAN_CLASSIFIER_DIR", DEFAULT_ROOT))
+
+
 def get_classifier(
-    config: RunConfig, settings: ClassifierSettings = ClassifierSettings(), *,
-    root: str | os.PathLike = DEFAULT_ROOT, dataset: data_lib.Dataset | None = None,
+    config: RunConfig, settings: ClassifierSettings | None = None, *,
+    root: str | os.PathLike | None = None, dataset: data_lib.Dataset | None = None,
     progress: bool = True, log=print,
 ) -> Classifier:
-    """The classifier for ``config``'s dataset: loaded from ``root/<dataset>/`` when one with the
-    same dataset and settings is there, else trained (one call) and saved there. A folder that
-    holds a classifier of other settings is left alone; the new one goes to ``<dataset>-<hash>``."""
-    wanted = {"data": dataset_key(config), "classifier": dataclasses.asdict(settings)}
+    """The classifier for ``config``'s dataset, trained once and reused.
+
+    It is loaded from ``root/<dataset>/`` (or ``root/<dataset>-<hash>/``) when one trained on the
+    same data is there, with the same ``settings`` (``None``: any settings; the defaults when a
+    new one must be trained); else it is trained (one call) and saved there. A folder holding a
+    classifier of other settings is left alone; the new one goes to ``<dataset>-<hash>``.
+    """
+    data_key = dataset_key(config)
+    train_settings = settings or ClassifierSettings()
+    wanted = {"data": data_key, "classifier": dataclasses.asdict(train_settings)}
     key = hashlib.sha256(json.dumps(wanted, sort_keys=True, default=str).encode()).hexdigest()[:10]
-    root = Path(root)
+    root = classifier_root(root)
     name = classifier_name(config)
-    candidates = [root / name, root / f"{name}-{key}"]
-    for folder in candidates:
-        if (folder / "classifier.json").is_file():
-            stored = json.loads((folder / "classifier.json").read_text())
-            if stored.get("key") == key:
-                return load(folder)
-    target = next(f for f in candidates if not (f / "classifier.json").is_file()) \
-        if not (candidates[0] / "classifier.json").is_file() else candidates[1]
+    plain = json.loads(json.dumps(data_key, default=str))
+    found = sorted(root.glob(f"{name}-*/classifier.json")) if root.is_dir() else []
+    for meta in [root / name / "classifier.json", *found]:
+        if meta.is_file():
+            stored = json.loads(meta.read_text())
+            if stored.get("key") == key or (settings is None and stored.get("data_settings") == plain):
+                return load(meta.parent)
+    target = root / name if not (root / name / "classifier.json").is_file() else root / f"{name}-{key}"
     dataset = data_lib.load_dataset(config) if dataset is None else dataset
     if log:
         log(f"training a classifier on {dataset.name} into {target} ...")
-    clf = train_classifier(dataset, settings, progress=progress)
+    clf = train_classifier(dataset, train_settings, progress=progress, log=log)
     clf.info["key"] = key
-    clf.info["data_settings"] = wanted["data"]
+    clf.info["data_settings"] = plain
     save(clf, target)
     if log:
         log(f"classifier saved in {target}: test accuracy {clf.test_accuracy:.2%}")

@@ -101,13 +101,12 @@ class Reference:
 def build_reference(
     config: RunConfig, settings: EvalSettings = EvalSettings(), *,
     classifier: Classifier | None = None, dataset: data_lib.Dataset | None = None,
-    classifier_settings: ClassifierSettings = ClassifierSettings(), root: str | os.PathLike | None = None,  # noqa: B008
+    classifier_settings: ClassifierSettings | None = None, root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Reference:
     dataset = data_lib.load_dataset(config) if dataset is None else dataset
     if classifier is None:
-        kwargs = {} if root is None else {"root": root}
-        classifier = get_classifier(config, classifier_settings, dataset=dataset, progress=progress, **kwargs)
+        classifier = get_classifier(config, classifier_settings, dataset=dataset, progress=progress, root=root)
     s = classifier.info["settings"]
     splits = split_indices(dataset, s["test_fraction"], s["seed"])
     train = splits["train"]
@@ -124,9 +123,12 @@ def build_reference(
 
 
 # ---------------------------------------------------------------------------- scoring a set of clips
-def score_clips(clips: np.ndarray, ref: Reference, exclude: np.ndarray | None = None) -> dict[str, Any]:
+def score_clips(
+    clips: np.ndarray, ref: Reference, exclude: np.ndarray | None = None, pitch: bool = True,
+) -> dict[str, Any]:
     """Every metric of ``clips`` against ``ref``. ``exclude[i]`` is the reference row that clip i
-    is (for the real-training ceiling, whose clips are in the reference themselves)."""
+    is (for the real-training ceiling, whose clips are in the reference themselves). ``pitch``:
+    also the pitch metrics (pYIN, the slowest part), for datasets with pitch labels."""
     st = ref.settings
     clips = np.asarray(clips, np.float32)
     if clips.ndim != 2 or clips.shape[1] != ref.dataset.clip_samples:
@@ -160,11 +162,11 @@ def score_clips(clips: np.ndarray, ref: Reference, exclude: np.ndarray | None = 
             strict=True,
         )),
     }
-    if ref.midi_range is not None:
-        pitch, _ = M.median_pitch(clips, ref.dataset.sample_rate, *_pitch_band(ref))
+    if pitch and ref.midi_range is not None:
+        hz, _ = M.median_pitch(clips, ref.dataset.sample_rate, *_pitch_band(ref))
         real = ref.dataset.labels["pitch_hz"][ref.splits["train"]]
-        out["pitch_accuracy"] = M.pitch_accuracy(pitch, ref.midi_range)
-        out["pitch_distance"] = M.pitch_distribution_distance(pitch, real)
+        out["pitch_accuracy"] = M.pitch_accuracy(hz, ref.midi_range)
+        out["pitch_distance"] = M.pitch_distribution_distance(hz, real)
     return out
 
 
@@ -354,6 +356,27 @@ def comparison_figure(records: dict[str, dict[str, Any]], ceilings_: dict[str, d
     return fig
 
 
+def class_share_figure(records: dict[str, dict[str, Any]], ceilings_: dict[str, dict[str, Any]]):
+    """The share of clips the classifier puts in each class: each run beside real test clips."""
+    from matplotlib.figure import Figure
+
+    columns = {**records, "real test": ceilings_["real_test"]}
+    classes = list(ceilings_["real_test"]["class_share"])
+    fig = Figure(figsize=(min(14, 2 + 0.45 * len(classes) * len(columns) ** 0.5), 3), layout="constrained")
+    ax = fig.subplots()
+    width = 0.8 / len(columns)
+    x = np.arange(len(classes))
+    for i, (name, rec) in enumerate(columns.items()):
+        share = [rec["class_share"].get(c, 0.0) for c in classes]
+        ax.bar(x + i * width - 0.4 + width / 2, share, width, label=name,
+               color="tab:green" if name == "real test" else None)
+    ax.set_xticks(x, classes, fontsize=7, rotation=90 if len(classes) > 12 else 0)
+    ax.set_ylabel("share of clips")
+    ax.set_title("predicted classes", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
 # ---------------------------------------------------------------------------- during training
 EVAL_COLUMNS = ("eval_is", "eval_fd", "eval_ndb_k", "eval_d_self")
 BEST_FILE = "best.json"
@@ -364,7 +387,7 @@ class TrainingScorer:
     on rows in between) and says when the Fréchet distance is the best so far, so the loop keeps
     that checkpoint. The best score survives a restart in ``RUN/best.json``."""
 
-    def __init__(self, config: RunConfig, dataset: data_lib.Dataset, run, *, root=None, progress=False):
+    def __init__(self, config: RunConfig, dataset: data_lib.Dataset | None, run, *, root=None, progress=False):
         self.config = config
         self.run = run
         self.settings = EvalSettings(
@@ -385,7 +408,7 @@ class TrainingScorer:
         clips = generate_clips(gan, state, self.settings.n_clips, seed=step)
         if not np.all(np.isfinite(clips)):
             return {c: float("nan") for c in EVAL_COLUMNS}, False
-        s = score_clips(clips, self.reference)
+        s = score_clips(clips, self.reference, pitch=False)
         row = {"eval_is": s["is"]["mean"], "eval_fd": s["fd"], "eval_ndb_k": s["ndb_k"],
                "eval_d_self": s["d_self"]["mean"]}
         improved = self.best is None or row["eval_fd"] < self.best["eval_fd"]

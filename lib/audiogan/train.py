@@ -297,7 +297,8 @@ def train(
     if config.eval_every:  # the classifier is trained (or loaded) before the clock starts
         from audiogan.evaluate import TrainingScorer
 
-        scorer = TrainingScorer(config, dataset, run)
+        # The reference needs the whole dataset (its test split too), not the training subset.
+        scorer = TrainingScorer(config, None if "split" in dataset.labels else dataset, run)
     pending: list[dict] = []
     t0 = time.perf_counter()
     next_real = real_batch(start) if start < end else None
