@@ -14,8 +14,8 @@ weights.npz       the parameters, written atomically (audiogan.files)
 A second call with the same settings loads it instead of training again.
 
 The network: four 3x3 convolutions (width w, 2w, 4w, 4w, ReLU; the first three each followed by
-2x2 max pooling) on the normalised log-mel (mels x frames), a mean over time that keeps the
-frequency axis (pitch is a position on it), a dense layer of ``features`` units (the penultimate
+2x2 max pooling) on the normalised log-mel (mels x frames), the mean and the maximum over time
+that keep the frequency axis (pitch is a position on it), a dense layer of ``features`` units (the penultimate
 features the Fréchet distance and NDB use) and a dense layer to the classes.
 """
 
@@ -71,6 +71,7 @@ class ClassifierSettings:
     freq_shift: int = 2
     mask_mels: int = 8
     mask_frames: int = 4
+    clip_norm: bool = False  # subtract each clip's mean per mel band (removes a voice's timbre; not for pitch)
     test_fraction: float = 0.2  # when the dataset has no splits of its own
     seed: int = 0
 
@@ -169,7 +170,7 @@ class Net(nnx.Module):
             _Conv(1, w, rngs=rngs), _Conv(w, 2 * w, rngs=rngs), _Conv(2 * w, 4 * w, rngs=rngs),
             _Conv(4 * w, 4 * w, rngs=rngs),
         ])
-        self.hidden = nnx.Linear((n_mels // 8) * 4 * w, features, rngs=rngs)
+        self.hidden = nnx.Linear((n_mels // 8) * 8 * w, features, rngs=rngs)
         self.out = nnx.Linear(features, n_classes, rngs=rngs)
 
     def embed(self, mel_bft: jax.Array) -> jax.Array:
@@ -178,7 +179,8 @@ class Net(nnx.Module):
             x = layer(x)
             if i < 3:
                 x = _max_pool(x)
-        x = x.mean(axis=2)  # over time; frequency stays: (batch, mels / 8, channels)
+        # Mean and max over time; frequency stays: (batch, mels / 8, 2 x channels).
+        x = jnp.concatenate([x.mean(axis=2), x.max(axis=2)], axis=-1)
         return jax.nn.relu(self.hidden(x.reshape(x.shape[0], -1)))
 
     def __call__(self, mel_bft: jax.Array) -> jax.Array:
@@ -238,7 +240,7 @@ class Classifier:
                 f"the classifier in {self.path} reads clips of {self.info['clip_samples']} samples, "
                 f"got {clips.shape[1]}; evaluate clips of the dataset it was trained on."
             )
-        mel = log_mel(clips, self.info["sample_rate"], s["n_mels"], s["n_frames"])
+        mel = _clip_norm(log_mel(clips, self.info["sample_rate"], s["n_mels"], s["n_frames"]), s.get("clip_norm"))
         return (mel - self.info["mel_mean"]) / self.info["mel_std"]
 
     def predict(self, clips: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
@@ -258,6 +260,10 @@ class Classifier:
         index = {c: i for i, c in enumerate(self.classes)}
         target = np.array([index[_plain(v)] for v in labels])
         return float((probs.argmax(1) == target).mean())
+
+
+def _clip_norm(mel_bft: np.ndarray, on: bool | None) -> np.ndarray:
+    return mel_bft - mel_bft.mean(axis=-1, keepdims=True) if on else mel_bft
 
 
 def _plain(value):
@@ -304,7 +310,8 @@ def train_classifier(
     if len(classes) < 2:
         raise ClassifierError(f"label {label!r} of dataset {dataset.name!r} has only one class.")
     y_all = np.searchsorted(np.unique(values), values).astype(np.int32)
-    mel_all = log_mel(dataset.clips, dataset.sample_rate, settings.n_mels, settings.n_frames)
+    mel_all = _clip_norm(log_mel(dataset.clips, dataset.sample_rate, settings.n_mels, settings.n_frames),
+                         settings.clip_norm)
     train_idx = splits["train"]
     mean, std = float(mel_all[train_idx].mean()), float(mel_all[train_idx].std() + 1e-6)
     x_all = ((mel_all - mean) / std).astype(np.float32)
