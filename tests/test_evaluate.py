@@ -55,6 +55,9 @@ def test_training_scores_every_eval_every_steps_and_keeps_the_best(setup):
     run.close()
     gan, state = E.restore(config.run_dir, "best")
     assert int(state.step) == best["step"]
+    # metrics.csv's columns depend on eval_every, so a run cannot be resumed with another value.
+    with pytest.raises(ConfigError, match="eval_every"):
+        train.train(config.replace(eval_every=0, steps=40), progress=False)
 
 
 def test_evaluate_run_writes_eval_json_with_ceilings(setup):

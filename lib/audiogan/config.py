@@ -112,7 +112,9 @@ class RunConfig:
     preview_every: int = 500
     checkpoint_every: int = 500
     n_previews: int = 4
-    eval_every: int = 0  # score generated clips with the dataset's classifier every N steps; 0 = off
+    # Score generated clips with the dataset's classifier every N steps (0 = off), into metrics.csv,
+    # keeping the best checkpoint; fixed for a run, since metrics.csv's columns depend on it.
+    eval_every: int = 0
     eval_clips: int = 200  # generated clips per training-time evaluation
 
     def __post_init__(self):
@@ -260,8 +262,7 @@ class RunConfig:
 
     # Settings that may differ when a run is continued: more steps, other bookkeeping intervals.
     RESUMABLE_CHANGES = frozenset(
-        {"steps", "log_every", "preview_every", "checkpoint_every", "n_previews", "run_dir",
-         "eval_every", "eval_clips"}
+        {"steps", "log_every", "preview_every", "checkpoint_every", "n_previews", "run_dir"}
     )
 
     def differences(self, other: RunConfig) -> dict[str, tuple[Any, Any]]:
