@@ -58,7 +58,7 @@ class ClassifierSettings:
     label: str | None = None  # None: the first of LABEL_PREFERENCE the dataset has
     n_mels: int = 64
     n_frames: int = 32  # about 32 ms per frame for a second of audio
-    width: int = 12
+    width: int = 16
     features: int = 128
     epochs: int = 15
     batch_size: int = 64
@@ -68,7 +68,7 @@ class ClassifierSettings:
     # frames and in frequency by up to freq_shift mel bands (other voices, other pitches), and one
     # band of up to mask_mels mels and one stretch of up to mask_frames frames are blanked.
     max_shift: int = 4
-    freq_shift: int = 2
+    freq_shift: int = 4
     mask_mels: int = 8
     mask_frames: int = 4
     clip_norm: bool = False  # subtract each clip's mean per mel band (removes a voice's timbre; not for pitch)
