@@ -45,6 +45,9 @@ DEFAULT_ROOT = "runs/classifiers"
 # Which label of a dataset the classifier learns, in order of preference.
 LABEL_PREFERENCE = data_lib.CLASS_LABELS + ("label", "class")
 SPLIT_NAMES = ("train", "validation", "test")
+# Labels that are a pitch: rolling a spectrogram in frequency would change them, so the frequency
+# rolls of the augmentation are off for these (tones test accuracy: 100% without, 82% with rolls of 4 bands).
+PITCH_LABELS = ("midi",)
 
 
 class ClassifierError(ValueError):
@@ -304,6 +307,8 @@ def train_classifier(
     from tqdm.auto import tqdm
 
     label = pick_label(dataset, settings.label)
+    if label in PITCH_LABELS and settings.freq_shift:
+        settings = dataclasses.replace(settings, freq_shift=0)
     splits = split_indices(dataset, settings.test_fraction, settings.seed)
     values = np.asarray(dataset.labels[label])
     classes = [_plain(c) for c in np.unique(values)]
