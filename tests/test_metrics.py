@@ -52,3 +52,146 @@ def test_pitch_report_fraction_in_range():
     assert med[3] is None
     np.testing.assert_allclose(med[:3], [220, 400, 800], rtol=0.02)
     assert len(report["voiced_fraction"]) == 4
+
+
+# ---------------------------------------------------------------------------- known distributions
+from audiogan import metrics as M  # noqa: E402
+
+
+def _one_hot(labels, n_classes):
+    return np.eye(n_classes)[labels]
+
+
+def test_inception_score_of_uniform_predictions_is_one():
+    assert M.inception_score(np.full((200, 10), 0.1)) == pytest.approx(1.0, abs=1e-9)
+    # Confident but always the same class: also 1 (no diversity).
+    assert M.inception_score(_one_hot(np.zeros(50, int), 10)) == pytest.approx(1.0, abs=1e-6)
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 25])
+def test_inception_score_of_perfect_balanced_one_hot_is_the_class_count(n_classes):
+    probs = _one_hot(np.arange(20 * n_classes) % n_classes, n_classes)
+    assert M.inception_score(probs) == pytest.approx(n_classes, rel=1e-6)
+    # Unbalanced classes score less.
+    skewed = _one_hot(np.r_[np.zeros(100, int), np.arange(n_classes)], n_classes)
+    assert M.inception_score(skewed) < 0.6 * n_classes
+
+
+def test_modified_inception_score():
+    n = 10
+    assert M.modified_inception_score(np.full((50, n), 1 / n)) == pytest.approx(1.0, abs=1e-9)
+    # Soft but distinct predictions: KL between two clips of different classes is finite, so the
+    # score lies between 1 and what confident predictions of balanced classes give.
+    soft = 0.9 * _one_hot(np.arange(100) % n, n) + 0.1 / n
+    hard = 0.999 * _one_hot(np.arange(100) % n, n) + 0.001 / n
+    s_soft, s_hard = M.modified_inception_score(soft), M.modified_inception_score(hard)
+    assert 1 < s_soft < s_hard
+    # Within one class every clip predicts the same: mIS = exp(mean pairwise KL), checked by hand.
+    p = soft
+    kl = np.array([[np.sum(a * np.log(a / b)) for b in p] for a in p])
+    assert s_soft == pytest.approx(np.exp(kl.mean()), rel=1e-6)
+
+
+def test_am_score_is_zero_for_confident_predictions_matching_the_reference():
+    probs = _one_hot(np.arange(100) % 4, 4)
+    assert M.am_score(probs, probs) == pytest.approx(0.0, abs=1e-6)
+    # Uniform predictions pay the full entropy log(4); one class only pays the marginal KL log(4).
+    assert M.am_score(np.full((100, 4), 0.25), probs) == pytest.approx(np.log(4), rel=1e-6)
+    assert M.am_score(_one_hot(np.zeros(100, int), 4), probs) > 5
+
+
+def test_probabilities_are_checked():
+    with pytest.raises(ValueError, match="probability"):
+        M.inception_score(np.ones((5, 3)))
+    with pytest.raises(ValueError, match="classes"):
+        M.inception_score(np.ones(5))
+
+
+def test_frechet_distance():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=(500, 16))
+    assert M.frechet_distance(a, a) == pytest.approx(0.0, abs=1e-8)
+    # A shift of the mean by v adds |v|^2; independent samples of one Gaussian are close to 0.
+    shift = np.zeros(16)
+    shift[0] = 3.0
+    assert M.frechet_distance(a, a + shift) == pytest.approx(9.0, rel=1e-6)
+    b = rng.normal(size=(5000, 16))
+    c = rng.normal(size=(5000, 16))
+    assert M.frechet_distance(b, c) < 0.1
+    # Scaling the spread by 2 in d dimensions: (1 + 4 - 2*2) per dimension = d.
+    assert M.frechet_distance(b, 2 * c) == pytest.approx(16, rel=0.05)
+    with pytest.raises(ValueError, match="feature"):
+        M.frechet_distance(a, a[:, :3])
+
+
+def test_ndb_same_distribution_near_zero_disjoint_near_one():
+    rng = np.random.default_rng(1)
+    train = rng.normal(size=(4000, 8))
+    same = rng.normal(size=(2000, 8))
+    far = rng.normal(size=(2000, 8)) + 20.0  # nowhere near the training data
+    centroids = M.kmeans(train, 20, seed=0)
+    r_same = M.ndb(train, same, centroids=centroids)
+    r_far = M.ndb(train, far, centroids=centroids)
+    assert r_same["k"] == 20 and r_same["ndb_k"] <= 0.2
+    assert r_far["ndb_k"] >= 0.9
+    assert sum(r_same["share"]) == pytest.approx(1.0)
+    # A generator that covers half the bins is caught too.
+    half = train[M.assign_bins(train, centroids) < 10]
+    assert M.ndb(train, half, centroids=centroids)["ndb_k"] >= 0.9
+
+
+def test_kmeans_is_seeded_and_finds_separated_clusters():
+    rng = np.random.default_rng(2)
+    centres = np.array([[0, 0], [10, 0], [0, 10]], float)
+    x = np.concatenate([c + rng.normal(scale=0.3, size=(100, 2)) for c in centres])
+    c1, c2 = M.kmeans(x, 3, seed=5), M.kmeans(x, 3, seed=5)
+    np.testing.assert_array_equal(c1, c2)
+    found = np.sort(np.round(c1).astype(int), axis=0)
+    np.testing.assert_array_equal(found, np.sort(centres.astype(int), axis=0))
+    with pytest.raises(ValueError, match="ndb_bins"):
+        M.kmeans(x[:2], 3)
+
+
+def test_nearest_neighbour_distances():
+    x = np.array([[0.0, 0], [3, 4], [3, 5], [10, 10]])
+    np.testing.assert_allclose(M.nearest_distances(x, x), 0)
+    np.testing.assert_allclose(
+        M.nearest_distances(x, x, exclude=np.arange(4)), [5, 1, 1, np.hypot(7, 5)], rtol=1e-9
+    )
+    assert M.nn_diversity(x) == pytest.approx((5 + 1 + 1 + np.hypot(7, 5)) / 4)
+    # Copies of the training set are memorised: |D|train 0; a collapsed set has |D|self 0.
+    assert M.nn_memorisation(x[:2], x) == 0
+    assert M.nn_diversity(np.repeat(x[:1], 5, axis=0)) == 0
+    # Chunking gives the same answer.
+    rng = np.random.default_rng(3)
+    q, r = rng.normal(size=(37, 5)), rng.normal(size=(50, 5))
+    np.testing.assert_allclose(M.nearest_distances(q, r, chunk=4), M.nearest_distances(q, r), rtol=1e-9)
+
+
+def test_log_mel_shape_and_level():
+    sr = 8000
+    clips = np.stack([_sine(440, sr), 0.1 * _sine(440, sr), np.zeros(4000, np.float32)])
+    mel = M.log_mel(clips, sr, n_mels=32, n_frames=20)
+    assert mel.shape == (3, 32, 20) and mel.dtype == np.float32
+    # A fixed reference: 20 dB quieter clip is 20 dB lower in its loudest bin; silence is the floor.
+    assert mel[0].max() - mel[1].max() == pytest.approx(20, abs=0.5)
+    assert mel[2].max() == -80
+
+
+def test_over_splits_uses_disjoint_parts():
+    seen = []
+    mean, std = M.over_splits(lambda idx: seen.append(idx) or len(idx), 100, splits=10)
+    assert (mean, std) == (10, 0)
+    assert sorted(np.concatenate(seen).tolist()) == list(range(100))
+
+
+def test_pitch_accuracy_and_distribution_distance():
+    notes = np.array([60, 62, 64, 67])
+    hz = 440 * 2 ** ((notes - 69) / 12)
+    assert M.pitch_accuracy(hz, (48, 72)) == 1.0
+    detuned = hz * 2 ** (0.4 / 12)  # 40 cents sharp
+    assert M.pitch_accuracy(detuned, (48, 72)) == 0.0
+    assert M.pitch_accuracy(np.r_[hz[:2], np.nan, 2000.0], (48, 72)) == 0.5  # unpitched, out of range
+    assert M.pitch_distribution_distance(hz, hz) == pytest.approx(0, abs=1e-9)
+    assert M.pitch_distribution_distance(hz * 2 ** (3 / 12), hz) == pytest.approx(3, rel=1e-6)
+    assert np.isnan(M.pitch_distribution_distance(np.array([np.nan]), hz))

@@ -138,6 +138,10 @@ class RunConfig:
     preview_every: int = 500
     checkpoint_every: int = 500
     n_previews: int = 4
+    # Score generated clips with the dataset's classifier every N steps (0 = off), into metrics.csv,
+    # keeping the best checkpoint; fixed for a run, since metrics.csv's columns depend on it.
+    eval_every: int = 0
+    eval_clips: int = 200  # generated clips per training-time evaluation
 
     def __post_init__(self):
         # What the caller gave, before the recipe fills the gaps: replace() starts from this, so a
@@ -184,6 +188,10 @@ class RunConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ConfigError(f"{name}={value!r} must be a positive whole number.")
+        if isinstance(self.eval_every, bool) or not isinstance(self.eval_every, int) or self.eval_every < 0:
+            raise ConfigError(f"eval_every={self.eval_every!r} must be a whole number >= 0 (0 turns it off).")
+        if isinstance(self.eval_clips, bool) or not isinstance(self.eval_clips, int) or self.eval_clips < 20:
+            raise ConfigError(f"eval_clips={self.eval_clips!r} must be a whole number >= 20.")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError(f"seed={self.seed!r} must be a whole number >= 0.")
         for name in ("lr", "beta1", "beta2", "label_smoothing", "gp_weight", "r1_weight", "ema_decay"):

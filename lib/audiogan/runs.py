@@ -32,6 +32,7 @@ class RunFolder:
     def __init__(self, path: str | os.PathLike):
         self.path = Path(path)
         self._checkpoints: ocp.CheckpointManager | None = None
+        self._best: ocp.CheckpointManager | None = None
 
     # ------------------------------------------------------------------ paths
     @property
@@ -182,6 +183,37 @@ class RunFolder:
             )
         return self.checkpoints.restore(step, args=ocp.args.StandardRestore(template))
 
+    # The best checkpoint by the training-time evaluation (eval_every), kept apart from the latest
+    # ones so that neither rotation removes the other.
+    @property
+    def best_checkpoint_dir(self) -> Path:
+        return self.path / "best_checkpoint"
+
+    @property
+    def best_checkpoints(self) -> ocp.CheckpointManager:
+        if self._best is None:
+            self._best = ocp.CheckpointManager(
+                self.best_checkpoint_dir.resolve(),
+                options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
+            )
+        return self._best
+
+    def best_step(self) -> int | None:
+        if not self.best_checkpoint_dir.is_dir():
+            return None
+        return self.best_checkpoints.latest_step()
+
+    def save_best_checkpoint(self, step: int, state: Any) -> None:
+        """Replace the best checkpoint with ``step``'s state; returns once it is on disk."""
+        self.best_checkpoints.save(step, args=ocp.args.StandardSave(state), force=True)
+        self.best_checkpoints.wait_until_finished()
+
+    def restore_best_checkpoint(self, template: Any) -> Any:
+        step = self.best_step()
+        if step is None:
+            raise FileNotFoundError(f"{self.best_checkpoint_dir} holds no checkpoint: train with eval_every > 0.")
+        return self.best_checkpoints.restore(step, args=ocp.args.StandardRestore(template))
+
     def wait(self) -> None:
         """Block until every checkpoint that is being written is on disk."""
         if self._checkpoints is not None:
@@ -192,6 +224,10 @@ class RunFolder:
             self._checkpoints.wait_until_finished()
             self._checkpoints.close()
             self._checkpoints = None
+        if self._best is not None:
+            self._best.wait_until_finished()
+            self._best.close()
+            self._best = None
 
 
 def _fmt(value: float) -> str:

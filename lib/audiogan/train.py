@@ -308,6 +308,12 @@ def train(
     def is_checkpoint(s):  # also where this call stops early, so no finished step is lost
         return s % config.checkpoint_every == 0 or s == end
 
+    scorer = None
+    if config.eval_every:  # the classifier is trained (or loaded) before the clock starts
+        from audiogan.evaluate import TrainingScorer
+
+        # The reference needs the whole dataset (its test split too), not the training subset.
+        scorer = TrainingScorer(config, None if "split" in dataset.labels else dataset, run)
     pending: list[dict] = []
     t0 = time.perf_counter()
     next_real = real_batch(start) if start < end else None
@@ -320,11 +326,15 @@ def train(
             s = step + 1
             if s < end:
                 next_real = real_batch(s)  # prepared while the step runs
-            if s % config.log_every == 0 or is_checkpoint(s):
+            best = False
+            if s % config.log_every == 0 or is_checkpoint(s) or (scorer and scorer.due(s)):
                 row = {"step": s, "time_s": time_offset + time.perf_counter() - t0}
                 row |= _mean_metrics(pending)
                 pending = []
                 bad = [k for k, v in row.items() if not math.isfinite(v)]
+                if scorer:  # eval columns are NaN on rows between evaluations
+                    evaluated, best = scorer.row(s, gan, state)
+                    row |= evaluated
                 if bad:
                     run.wait()
                     last = run.latest_step()
@@ -345,6 +355,9 @@ def train(
                     write_previews(run, gan, gan.to_audio(out), s)
             if is_checkpoint(s):
                 run.save_checkpoint(s, state)
+            if best:
+                run.save_best_checkpoint(s, state)
+                scorer.record_best()
             bar.update(1)
     finally:
         bar.close()
