@@ -66,6 +66,7 @@ SLICE_MODES = ("first", "all")
 UPSAMPLE_MODES = ("zeros", "nn")
 WAVEGAN_LENGTHS = (16384, 32768, 65536)
 SPECGAN_LENGTH = 16384
+PRECISIONS = ("float32", "bfloat16")
 
 
 def _choices(values) -> str:
@@ -110,6 +111,7 @@ class RunConfig:
     preview_every: int = 500
     checkpoint_every: int = 500
     n_previews: int = 4
+    precision: str = "float32"  # "bfloat16": bfloat16 compute, float32 weights, optimiser and losses
 
     def __post_init__(self):
         # What the caller gave, before the recipe fills the gaps: replace() starts from this, so a
@@ -174,6 +176,11 @@ class RunConfig:
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
         self._check_architecture()
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision={self.precision!r} is unknown; choose one of {_choices(PRECISIONS)} "
+                "(bfloat16 computes in bfloat16 and keeps weights, optimiser and losses in float32)."
+            )
         if self.sample_rate < 1000:
             raise ConfigError(f"sample_rate={self.sample_rate} Hz is too low; use 8000 or more.")
         if self.clip_samples < 64:
