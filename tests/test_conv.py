@@ -238,9 +238,11 @@ def test_both_product_orders_equal_lax_form_to_the_second_derivative(case, shift
         assert _rel(a, b) < SECOND_RTOL, (name, _rel(a, b))
 
 
-def test_each_layer_takes_the_narrower_product():
+def test_auto_order_takes_the_narrower_product(monkeypatch):
     """WaveGAN: discriminator layers after the first (C = 4 C_in in, N = 2 C_in out) and the generator's last
     layer (d in, 4 out) shift outputs; the first discriminator layer and the other generator layers use patches."""
+    assert conv.SHIFT_OUTPUTS == "never" and not conv.shifts_outputs(4 * 64, 128, (1,), 7)  # the default
+    monkeypatch.setattr(conv, "SHIFT_OUTPUTS", "auto")
     assert conv.shifts_outputs(4 * 64, 128, (1,), 7) and conv.shifts_outputs(64, 4, (1,), 8)
     assert not conv.shifts_outputs(4, 64, (1,), 7) and not conv.shifts_outputs(128, 256, (1,), 8)
     assert not conv.shifts_outputs(64, 4, (2, 2), 25)  # strided im2col (SpecGAN's discriminator)
