@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.audiogan-installed
 RUN    ?= runs/demo
 DATASET ?= tones
 
-.PHONY: setup demo test lab lint clean help
+.PHONY: setup demo test lab lint clean help bench-torch
 help:
 	@echo "make setup  create $(VENV), install audiogan with dev extras, register the Jupyter kernel"
 	@echo "make demo   run notebooks 01 -> 04 headless on the embedded tones into $(RUN)/"
@@ -47,3 +47,14 @@ JOBS  ?= 1
 .PHONY: sweep
 sweep: $(STAMP)
 	$(BIN)/python -m audiogan.sweep $(SWEEP) --jobs $(JOBS)
+
+# Benchmark-only: PyTorch versions of the models for `benchmarks/train_step.py --vs-torch`, in a venv
+# of their own (torch is never a dependency of the package). The CPU build: no CUDA libraries.
+TORCH_VENV := .venv-torch
+bench-torch: $(TORCH_VENV)/.installed
+$(TORCH_VENV)/.installed: pyproject.toml
+	test -x $(TORCH_VENV)/bin/python || python3.11 -m venv $(TORCH_VENV)
+	$(TORCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(TORCH_VENV)/bin/python -m pip install --quiet -e .
+	$(TORCH_VENV)/bin/python -m pip install --quiet 'torch==2.13.0+cpu'
+	touch $@

@@ -211,3 +211,51 @@ def test_wavegan_networks_are_the_same_in_both_forms(variant):
     assert wav_mm.shape == (2, 16384) and logits_mm.shape == (2,)
     assert _rel(wav_mm, wav_lax) < OUT_RTOL
     assert _rel(logits_mm, logits_lax) < OUT_RTOL
+
+
+# ---- memory: shifted outputs and rematerialisation -------------------------------------------------------------
+
+
+def _jaxpr(op, x, w, stride, padding) -> str:
+    return str(jax.make_jaxpr(lambda x, w: op(x, w, stride, padding, form="matmul"))(x, w))
+
+
+# Stride-1 taps: the 1-D convolutions (after space-to-depth) and every transposed convolution.
+SHIFT_CASES = [c for c in DERIVATIVE_CASES if c[1] is not conv.conv2d]
+
+
+@pytest.mark.parametrize("case", SHIFT_CASES, ids=[c[0] for c in SHIFT_CASES])
+def test_shifted_outputs_equal_lax_form_to_the_second_derivative(case, monkeypatch):
+    """Outputs first instead of patches first (the default, tested above): the same numbers."""
+    _, op, x_shape, k_shape, stride, padding = case
+    monkeypatch.setattr(conv, "SHIFT_OUTPUTS", "always")
+    x_shape = (3, *x_shape[1:])  # a shape of its own: JAX caches traces by shape
+    y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, padding, form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
+    x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
+    assert "concatenate" not in _jaxpr(op, x, w, stride, padding).split("dot_general")[0]  # no patches
+    lax_out = _derivatives(op, stride, padding, "lax")(x, w, r)
+    mm_out = _derivatives(op, stride, padding, "matmul")(x, w, r)
+    for name, a, b in zip(["output", "grad x", "grad kernel", "second derivative"], mm_out, lax_out, strict=True):
+        assert a.shape == b.shape, name
+        assert _rel(a, b) < SECOND_RTOL, (name, _rel(a, b))
+
+
+def test_auto_order_takes_the_narrower_product(monkeypatch):
+    """WaveGAN: discriminator layers after the first (C = 4 C_in in, N = 2 C_in out) and the generator's last
+    layer (d in, 4 out) shift outputs; the first discriminator layer and the other generator layers use patches."""
+    assert conv.SHIFT_OUTPUTS == "never" and not conv.shifts_outputs(4 * 64, 128, (1,), 7)  # the default
+    monkeypatch.setattr(conv, "SHIFT_OUTPUTS", "auto")
+    assert conv.shifts_outputs(4 * 64, 128, (1,), 7) and conv.shifts_outputs(64, 4, (1,), 8)
+    assert not conv.shifts_outputs(4, 64, (1,), 7) and not conv.shifts_outputs(128, 256, (1,), 8)
+    assert not conv.shifts_outputs(64, 4, (2, 2), 25)  # strided im2col (SpecGAN's discriminator)
+
+
+def test_rematerialised_patches_are_not_kept_for_the_backward_pass(monkeypatch):
+    """With REMAT the backward pass rebuilds the patches from the layer's input (a remat in the jaxpr)."""
+    x, w, r = _inputs((2, 64, 3), (25, 3, 4), (2, 16, 4))
+    grad = jax.grad(lambda x, w: jnp.sum(conv.conv1d(x, w, 4, form="matmul") * r), argnums=1)
+    assert "remat" in str(jax.make_jaxpr(grad)(x, w)) or "checkpoint" in str(jax.make_jaxpr(grad)(x, w))
+    monkeypatch.setattr(conv, "REMAT", False)
+    x, w, r = _inputs((3, 64, 3), (25, 3, 4), (3, 16, 4))  # another shape: JAX caches traces by shape
+    text = str(jax.make_jaxpr(grad)(x, w))
+    assert "remat" not in text and "checkpoint" not in text

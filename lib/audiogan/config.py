@@ -92,6 +92,7 @@ ON_ERROR_MODES = ("skip", "raise")
 UPSAMPLE_MODES = ("zeros", "nn")
 WAVEGAN_LENGTHS = (16384, 32768, 65536)
 SPECGAN_LENGTH = 16384
+PRECISIONS = ("float32", "bfloat16")
 
 
 def _choices(values) -> str:
@@ -142,6 +143,7 @@ class RunConfig:
     # keeping the best checkpoint; fixed for a run, since metrics.csv's columns depend on it.
     eval_every: int = 0
     eval_clips: int = 200  # generated clips per training-time evaluation
+    precision: str = "float32"  # "bfloat16": bfloat16 compute, float32 weights, optimiser and losses
 
     def __post_init__(self):
         # What the caller gave, before the recipe fills the gaps: replace() starts from this, so a
@@ -216,6 +218,11 @@ class RunConfig:
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
         self._check_architecture()
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"precision={self.precision!r} is unknown; choose one of {_choices(PRECISIONS)} "
+                "(bfloat16 computes in bfloat16 and keeps weights, optimiser and losses in float32)."
+            )
         if self.sample_rate < 1000:
             raise ConfigError(f"sample_rate={self.sample_rate} Hz is too low; use 8000 or more.")
         if self.clip_samples < 64:

@@ -22,7 +22,7 @@ from flax import nnx, struct
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 from audiogan import data as data_lib
-from audiogan import distributed, losses, models, plots
+from audiogan import distributed, losses, models, plots, precision
 from audiogan.audio import write_wav
 from audiogan.config import ConfigError, RunConfig
 from audiogan.models.specgan import SpectrogramCodec
@@ -117,8 +117,13 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
     """The jit-compiled training step of ``gan``: n_critic D updates, then one G update."""
     cfg, objective = gan.config, gan.loss
 
+    def networks(g_params, d_params):  # float32 weights; the forward passes in cfg.precision
+        g = nnx.merge(gan.g_def, precision.cast_params(g_params, cfg.precision))
+        d = nnx.merge(gan.d_def, precision.cast_params(d_params, cfg.precision))
+        return precision.wrap(g, cfg.precision), precision.wrap(d, cfg.precision)
+
     def d_loss_fn(d_params, g_params, real_bt, z_bd, key):
-        g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
+        g, d = networks(g_params, d_params)
         fake_bt = jax.lax.stop_gradient(g(z_bd))
         k_real, k_fake, k_gp, k_mix, k_r1 = jax.random.split(key, 5)
         real_logits, fake_logits = d(real_bt, key=k_real), d(fake_bt, key=k_fake)
@@ -135,7 +140,7 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
         return loss, aux
 
     def g_loss_fn(g_params, d_params, z_bd, key):
-        g, d = nnx.merge(gan.g_def, g_params), nnx.merge(gan.d_def, d_params)
+        g, d = networks(g_params, d_params)
         return objective.g_loss(d(g(z_bd), key=key))
 
     def d_update(state: TrainState, real_bt, key):
@@ -163,6 +168,8 @@ def make_step(gan: GAN) -> Callable[[TrainState, jax.Array], tuple[TrainState, d
     def step(state: TrainState, real_cbt: jax.Array):
         key = jax.random.fold_in(state.key, state.step)
         for i in range(cfg.n_critic):  # unrolled: faster than lax.scan on CPU
+            if i:  # one update after the other: XLA may not overlap them, which multiplied the peak memory
+                state = jax.lax.optimization_barrier(state)
             state, metrics = d_update(state, real_cbt[i], jax.random.fold_in(key, i))
         state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
         return state.replace(step=state.step + 1), metrics | g_metrics
