@@ -45,19 +45,33 @@ def main(argv=None) -> int:
     parser.add_argument("--run-dir", default="runs/bench_workshop")
     parser.add_argument("--set", nargs="*", default=[], help="NAME=VALUE overrides of the preset")
     parser.add_argument("--note", default="", help="e.g. 'machine busy with other work'")
+    parser.add_argument("--dataset", choices=("tones", "digits"), default="tones",
+                        help="digits: judged by the project's digit classifier (trained first, outside the clock)")
+    parser.add_argument("--n-clips", type=int, default=16, help="generated clips judged after each piece")
     args = parser.parse_args(argv)
     overrides = {k: parse_value(v) for k, v in (s.split("=", 1) for s in args.set)}
     shutil.rmtree(args.run_dir, ignore_errors=True)
+    overrides.setdefault("dataset", args.dataset)
     config = RunConfig(run_dir=args.run_dir, preset="workshop", steps=100_000, **overrides)
+    judge, classifier_info = None, None
+    if config.dataset == "digits":
+        from audiogan.classifier import get_classifier
+        from audiogan.workshop import judge_digits
+
+        classifier = get_classifier(config)
+        judge = judge_digits(classifier)
+        classifier_info = {"path": str(classifier.path), "test_accuracy": classifier.test_accuracy}
+        print(json.dumps({"classifier": classifier_info}), flush=True)
     t0 = time.perf_counter()
     records = train_against_clock(config, args.seconds, judge_every=args.judge_every, clock=args.clock,
-                                  log=lambda r: print(json.dumps(r), flush=True))
+                                  n_clips=args.n_clips, judge=judge, log=lambda r: print(json.dumps(r), flush=True))
     out = {
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(), "load_avg_1min_at_end": os.getloadavg()[0], "note": args.note,
         "overrides": overrides, "config": {k: v for k, v in config.to_dict().items() if v is not None},
-        "clock": args.clock, "wall_s_total": round(time.perf_counter() - t0, 1), "records": records,
+        "classifier": classifier_info, "clock": args.clock, "wall_s_total": round(time.perf_counter() - t0, 1),
+        "records": records,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     with open(RESULTS, "a") as f:

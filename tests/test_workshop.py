@@ -65,6 +65,22 @@ def test_judge_tones_accepts_in_tune_tones_and_rejects_the_rest():
     assert 35 < verdict["cents"][2] < 55 and verdict["voiced"][3] < 0.5  # the sharp tone, the noise
 
 
+def test_judge_digits_counts_the_clips_the_classifier_is_sure_of():
+    class Known:  # a classifier whose probabilities are given: clip i gets row i
+        classes = list(range(10))
+
+        def predict(self, clips):
+            probs = np.full((4, 10), 0.01)
+            probs[0, 3], probs[1, 3], probs[2, 7] = 0.91, 0.95, 0.92  # sure: 3, 3, 7
+            probs[3, 5] = 0.6  # unsure: not a recognisable digit
+            return probs / probs.sum(1, keepdims=True), None
+
+    verdict = workshop.judge_digits(Known())(np.zeros((4, 64), np.float32))
+    assert verdict["digits"] == ["3", "3", "7", None]
+    assert verdict["fraction_recognisable"] == 0.75 and verdict["distinct_digits"] == 2
+    assert 1.0 < verdict["inception_score"] < 10.0
+
+
 # ---------------------------------------------------------------------------- a finished run is loaded
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):

@@ -6,6 +6,11 @@ actually holds (the embedded tones are whole MIDI notes, C3 to C5, in equal temp
 so a listener hears that note, and not a quarter tone between two notes or a pitch outside the
 dataset's range. ``benchmarks/workshop_preset.py`` uses this
 to measure how long the ``preset="workshop"`` run takes to get there on a given machine.
+
+Spoken digits are judged by the project's own digit classifier (``audiogan.classifier``, trained
+on the same data at the run's sample rate and clip length): a generated clip counts as a
+*recognisable digit* when the classifier gives one digit a probability of at least 0.9, and the
+judgement also reports the Inception Score and how many different digits are heard that way.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from audiogan.metrics import median_pitch
 
 MAX_CENTS = 25.0  # within a quarter of a semitone of a dataset note
 MIN_VOICED = 0.5  # pYIN finds a pitch in at least half of the clip's frames
+MIN_CONFIDENCE = 0.9  # the digit classifier's probability for a clip to count as that digit
 
 
 def tone_pitch_errors(
@@ -59,12 +65,34 @@ def judge_tones(
     }
 
 
+def judge_digits(classifier) -> Callable[[np.ndarray], dict]:
+    """A judge of generated clips by ``classifier`` (an ``audiogan.classifier.Classifier`` of
+    spoken digits at the run's sample rate and clip length): see the module's docstring."""
+    from audiogan.metrics import inception_score
+
+    def judge(clips: np.ndarray) -> dict:
+        probs, _ = classifier.predict(np.asarray(clips, np.float32))
+        top = probs.argmax(1)
+        ok = probs.max(1) >= MIN_CONFIDENCE
+        return {
+            "n_clips": int(len(clips)),
+            "fraction_recognisable": float(ok.mean()),
+            "distinct_digits": int(len(set(top[ok].tolist()))),
+            "inception_score": float(inception_score(probs)),
+            "digits": [str(classifier.classes[t]) if k else None for t, k in zip(top, ok, strict=True)],
+        }
+
+    return judge
+
+
 def train_against_clock(
     config: RunConfig, seconds: float, judge_every: int = 250, n_clips: int = 16,
     log: Callable[[dict], None] = print, clock: str = "wall",
+    judge: Callable[[np.ndarray], dict] | None = None,
 ) -> list[dict]:
     """Train ``config`` in pieces of ``judge_every`` steps until it finishes or ``seconds`` have
-    passed on ``clock``, judging ``n_clips`` generated tones after each piece.
+    passed on ``clock``, judging ``n_clips`` generated clips after each piece with ``judge``
+    (default: as tones, ``judge_tones``).
 
     ``clock="wall"`` counts wall time; ``clock="cpu"`` counts the CPU time of this process (all its
     threads), which does not grow when other programs share the machine: on an otherwise idle
@@ -82,7 +110,7 @@ def train_against_clock(
         step = int(result.state.step)
         clips = train_lib.generate(result.gan, result.state, n_clips, seed=123)
         record = {"step": step, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1)}
-        record |= judge_tones(clips, config.sample_rate)
+        record |= judge(clips) if judge is not None else judge_tones(clips, config.sample_rate)
         records.append(record)
         log(record)
         if step >= config.steps or (wall if clock == "wall" else cpu) >= seconds:
