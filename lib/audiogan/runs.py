@@ -157,13 +157,15 @@ class RunFolder:
         ]
 
     # ------------------------------------------------------------------ checkpoints
+    @staticmethod
+    def _manager(folder: Path, keep: int) -> ocp.CheckpointManager:
+        options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+        return ocp.CheckpointManager(folder.resolve(), options=options)
+
     @property
     def checkpoints(self) -> ocp.CheckpointManager:
         if self._checkpoints is None:
-            self._checkpoints = ocp.CheckpointManager(
-                self.checkpoint_dir.resolve(),
-                options=ocp.CheckpointManagerOptions(max_to_keep=3, create=True),
-            )
+            self._checkpoints = self._manager(self.checkpoint_dir, keep=3)
         return self._checkpoints
 
     def latest_step(self) -> int | None:
@@ -192,10 +194,7 @@ class RunFolder:
     @property
     def best_checkpoints(self) -> ocp.CheckpointManager:
         if self._best is None:
-            self._best = ocp.CheckpointManager(
-                self.best_checkpoint_dir.resolve(),
-                options=ocp.CheckpointManagerOptions(max_to_keep=1, create=True),
-            )
+            self._best = self._manager(self.best_checkpoint_dir, keep=1)
         return self._best
 
     def best_step(self) -> int | None:
