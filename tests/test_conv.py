@@ -88,7 +88,7 @@ def _np_reference(op, x, w, stride, padding):
     return _np_conv(stuffed, w, (1, 1), padding)
 
 
-@pytest.mark.parametrize("form", ["lax", "matmul"])
+@pytest.mark.parametrize("form", ["lax", "matmul", "polyphase"])
 @pytest.mark.parametrize("case", CASES, ids=[c[0] for c in CASES])
 def test_both_forms_match_the_reference(case, form):
     _, op, x_shape, k_shape, stride, padding = case
@@ -122,19 +122,61 @@ def _derivatives(op, stride, padding, form):
 DERIVATIVE_CASES = [c for c in CASES if not any(word in c[0] for word in ("odd", "explicit", "valid"))]
 
 
+# The polyphase form computes each layer by a native stride-1 convolution or by patches times a matrix,
+# whichever its shape favours (conv.polyphase_product): both products are tested on every shape.
+FAST_FORMS = {"matmul": None, "polyphase, convolution": 0.0, "polyphase, patches": 1e9}
+
+
+@pytest.mark.parametrize("form", FAST_FORMS)
 @pytest.mark.parametrize("case", DERIVATIVE_CASES, ids=[c[0] for c in DERIVATIVE_CASES])
-def test_matmul_form_equals_lax_form_to_the_second_derivative(case):
+def test_fast_forms_equal_lax_form_to_the_second_derivative(case, form, monkeypatch):
     _, op, x_shape, k_shape, stride, padding = case
+    if FAST_FORMS[form] is not None:
+        monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", FAST_FORMS[form])
     y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, padding, form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
     x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
     lax_out = _derivatives(op, stride, padding, "lax")(x, w, r)
-    mm_out = _derivatives(op, stride, padding, "matmul")(x, w, r)
+    mm_out = _derivatives(op, stride, padding, form.split(",")[0])(x, w, r)
     for name, a, b, rtol in zip(
         ["output", "grad x", "grad kernel", "second derivative"], mm_out, lax_out,
         [OUT_RTOL, GRAD_RTOL, GRAD_RTOL, SECOND_RTOL], strict=True,
     ):
         assert a.shape == b.shape, name
         assert _rel(a, b) < rtol, (name, _rel(a, b))
+
+
+def _conv_kinds(jaxpr) -> set:
+    """(dimension numbers, window strides, dilations) of every convolution in a jaxpr, nested ones included."""
+    kinds = set()
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "conv_general_dilated":
+            p = eqn.params
+            kinds.add((str(p["dimension_numbers"]), p["window_strides"], p["lhs_dilation"], p["rhs_dilation"]))
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, (tuple, list)) else [value]:
+                sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
+                if hasattr(sub, "eqns"):
+                    kinds |= _conv_kinds(sub)
+    return kinds
+
+
+@pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
+def test_polyphase_derivatives_stay_two_kinds_of_stride_1_convolution(op, monkeypatch):
+    """To the gradient penalty's second derivative, the polyphase form's convolutions are the stride-1
+    correlation and its kernel gradient, nothing strided or dilated: left to autodiff, the second
+    derivative became convolutions windowed over the whole signal, which XLA:CPU ran 100x slower."""
+    monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
+    two_d = op in (conv.conv2d, conv.conv2d_transpose)
+    x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
+    if op is conv.conv1d_transpose:
+        k_shape = (25, 4, 3)
+    y_shape = jax.eval_shape(lambda x, w: op(x, w, 2 if two_d else 4, "SAME", form="lax"),
+                             *_inputs(x_shape, k_shape, (1,))[:2])
+    x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
+    kinds = _conv_kinds(jax.make_jaxpr(_derivatives(op, 2 if two_d else 4, "SAME", "polyphase"))(x, w, r).jaxpr)
+    assert 1 <= len({k[0] for k in kinds}) <= 2, kinds
+    n = len(x_shape) - 2
+    assert all(k[1:] == ((1,) * n, (1,) * n, (1,) * n) for k in kinds), kinds
 
 
 def test_matmul_form_has_no_convolution_gather_or_scatter():
@@ -153,7 +195,7 @@ def test_matmul_form_has_no_convolution_gather_or_scatter():
 
 def test_form_resolution_and_overrides(monkeypatch):
     monkeypatch.setattr(conv, "FORM", "auto")
-    assert conv.resolve_form() == ("matmul" if jax.default_backend() == "cpu" else "lax")
+    assert conv.resolve_form() == {"cpu": "polyphase", "gpu": "matmul"}.get(jax.default_backend(), "lax")
     assert conv.resolve_form("lax") == "lax" and conv.resolve_form("matmul") == "matmul"
     with conv.use_form("lax"):
         assert conv.FORM == "lax" and conv.resolve_form() == "lax" and conv.resolve_form("matmul") == "matmul"
@@ -218,36 +260,6 @@ def test_wavegan_networks_are_the_same_in_both_forms(variant):
 
 def _jaxpr(op, x, w, stride, padding) -> str:
     return str(jax.make_jaxpr(lambda x, w: op(x, w, stride, padding, form="matmul"))(x, w))
-
-
-# Stride-1 taps: the 1-D convolutions (after space-to-depth) and every transposed convolution.
-SHIFT_CASES = [c for c in DERIVATIVE_CASES if c[1] is not conv.conv2d]
-
-
-@pytest.mark.parametrize("case", SHIFT_CASES, ids=[c[0] for c in SHIFT_CASES])
-def test_shifted_outputs_equal_lax_form_to_the_second_derivative(case, monkeypatch):
-    """Outputs first instead of patches first (the default, tested above): the same numbers."""
-    _, op, x_shape, k_shape, stride, padding = case
-    monkeypatch.setattr(conv, "SHIFT_OUTPUTS", "always")
-    x_shape = (3, *x_shape[1:])  # a shape of its own: JAX caches traces by shape
-    y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, padding, form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
-    x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
-    assert "concatenate" not in _jaxpr(op, x, w, stride, padding).split("dot_general")[0]  # no patches
-    lax_out = _derivatives(op, stride, padding, "lax")(x, w, r)
-    mm_out = _derivatives(op, stride, padding, "matmul")(x, w, r)
-    for name, a, b in zip(["output", "grad x", "grad kernel", "second derivative"], mm_out, lax_out, strict=True):
-        assert a.shape == b.shape, name
-        assert _rel(a, b) < SECOND_RTOL, (name, _rel(a, b))
-
-
-def test_auto_order_takes_the_narrower_product(monkeypatch):
-    """WaveGAN: discriminator layers after the first (C = 4 C_in in, N = 2 C_in out) and the generator's last
-    layer (d in, 4 out) shift outputs; the first discriminator layer and the other generator layers use patches."""
-    assert conv.SHIFT_OUTPUTS == "never" and not conv.shifts_outputs(4 * 64, 128, (1,), 7)  # the default
-    monkeypatch.setattr(conv, "SHIFT_OUTPUTS", "auto")
-    assert conv.shifts_outputs(4 * 64, 128, (1,), 7) and conv.shifts_outputs(64, 4, (1,), 8)
-    assert not conv.shifts_outputs(4, 64, (1,), 7) and not conv.shifts_outputs(128, 256, (1,), 8)
-    assert not conv.shifts_outputs(64, 4, (2, 2), 25)  # strided im2col (SpecGAN's discriminator)
 
 
 def test_rematerialised_patches_are_not_kept_for_the_backward_pass(monkeypatch):

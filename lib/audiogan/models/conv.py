@@ -56,7 +56,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
-FORMS = ("auto", "lax", "matmul")
+FORMS = ("auto", "lax", "matmul", "polyphase")
+POLYPHASE_ROWS_PER_COLUMN = float(os.environ.get("AUDIOGAN_POLYPHASE_ROWS", "1"))
 LONG_KERNEL = 64  # 1-D kernels at least this long compute ~K / stride outputs per matrix row
 
 
@@ -69,11 +70,6 @@ def _check_form(form: str, source: str) -> str:
 FORM = _check_form(os.environ.get("AUDIOGAN_CONV_FORM", "auto"), "AUDIOGAN_CONV_FORM")
 # Recompute the matmul form's patches in the backward pass rather than keep them (see _rematerialised).
 REMAT = os.environ.get("AUDIOGAN_CONV_REMAT", "1") != "0"
-# Order of a stride-1 patch product (_patch_matmul): "never" builds the patches; "auto" multiplies first and
-# shifts the outputs where the output is narrower than the input; "always" everywhere (tests). Measured on
-# 2 busy cores, WaveGAN d=32 batch 16 1:1: "never" 6.3 s/step and 602 MiB of XLA temporaries, "auto" 7.8 s
-# and 677 MiB (XLA materialises the shifted slices), so "never" is the default (AUDIOGAN_SHIFT_OUTPUTS).
-SHIFT_OUTPUTS = os.environ.get("AUDIOGAN_SHIFT_OUTPUTS", "never")
 
 Padding1d = str | tuple[int, int]
 Padding2d = str | Sequence[tuple[int, int]]
@@ -84,7 +80,8 @@ def resolve_form(form: str | None = None) -> str:
     (measured faster there), "lax" on TPU (not measured)."""
     form = _check_form(FORM if form is None else form, "form")
     if form == "auto":
-        return "lax" if jax.default_backend() == "tpu" else "matmul"
+        backend = jax.default_backend()
+        return "polyphase" if backend == "cpu" else "lax" if backend == "tpu" else "matmul"
     return form
 
 
@@ -174,38 +171,22 @@ def _patches(x: jax.Array, taps: Sequence[int], strides: Sequence[int], out: Seq
     return slices[0] if len(slices) == 1 else jnp.concatenate(slices, axis=-1)
 
 
-def _matmul(patches: jax.Array, w_kc: jax.Array) -> jax.Array:
-    """(..., K) x (K, C) -> (..., C): one dot."""
-    return lax.dot_general(patches, w_kc, (((patches.ndim - 1,), (0,)), ((), ())))
+def _matmul(patches: jax.Array, w_kc: jax.Array, transposed: bool = False) -> jax.Array:
+    """(..., K) x (K, C) -> (..., C): one dot; ``transposed``: the weight given as (C, K)."""
+    return lax.dot_general(patches, w_kc, (((patches.ndim - 1,), (1 if transposed else 0,)), ((), ())))
 
 
-def shifts_outputs(n_in: int, n_out: int, strides: Sequence[int], n_taps: int) -> bool:
-    """Whether a stride-1 patch product is computed as "shifted outputs" (:func:`_patch_matmul`, SHIFT_OUTPUTS)."""
-    if SHIFT_OUTPUTS == "never" or n_taps == 1 or any(s != 1 for s in strides):
-        return False
-    return SHIFT_OUTPUTS == "always" or n_out < n_in
-
-
-def _patch_matmul(x: jax.Array, taps: Sequence[int], strides: Sequence[int], out: Sequence[int], w_kc: jax.Array):
-    """``_patches(x, taps, strides, out) @ w_kc``, in whichever of two orders needs less memory.
-
-    Patches first: a (B, *out, T * C) copy of the input, times w_kc (T * C, N). Or, for stride-1 taps,
-    outputs first: x times all T blocks of w_kc side by side, (B, *S, T * N), then the sum of each tap's
-    slice of its own block. The product of a layer whose output has fewer channels per row than its input
-    (N < C: the discriminator's 1-D layers after the first, C = 4 C_in, N = 2 C_in; the generator's last
-    layer, C = d, N = 4) is T * N instead of T * C wide: half, or 16 times smaller.
-    """
-    n_taps, c, n = math.prod(taps), x.shape[-1], w_kc.shape[-1]
-    if not shifts_outputs(c, n, strides, n_taps):
-        return _matmul(_patches(x, taps, strides, out), w_kc)
-    w_cj = w_kc.reshape(n_taps, c, n).transpose(1, 0, 2).reshape(c, n_taps * n)
-    y_all = _matmul(x, w_cj).reshape(*x.shape[:-1], n_taps, n)  # (B, *S, T, N)
-    b, y = x.shape[0], None
-    for j, tap in enumerate(itertools.product(*(range(t) for t in taps))):
-        limit = (b, *(i + o for i, o in zip(tap, out, strict=True)), j + 1, n)
-        term = lax.slice(y_all, (0, *tap, j, 0), limit).reshape(b, *out, n)
-        y = term if y is None else y + term
-    return y
+def _patch_matmul(
+    x: jax.Array,
+    taps: Sequence[int],
+    strides: Sequence[int],
+    out: Sequence[int],
+    w_kc: jax.Array,
+    transposed: bool = False,
+) -> jax.Array:
+    """``_patches(x, taps, strides, out) @ w_kc``: a (B, *out, T * C) copy of the input times the weight
+    matrix (T * C, N), or (N, T * C) when ``transposed``."""
+    return _matmul(_patches(x, taps, strides, out), w_kc, transposed)
 
 
 # The matmul forms are jitted by _rematerialised below (hashable static arguments: tuples) so that called
@@ -254,18 +235,33 @@ def _conv1d_blocked_impl(x: jax.Array, w: jax.Array, stride: int, pads: tuple[in
 def _stuffed_conv_matmul_impl(
     x: jax.Array, w: jax.Array, strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], transpose_kernel: bool
 ) -> jax.Array:
+    """Polyphase form of the stride-1 correlation of the zero-stuffed, padded input with w (*K, in, out),
+    as patches times one weight matrix (:func:`_stuffed_conv_impl`)."""
+    return _stuffed_conv_impl(x, w, strides, pads, transpose_kernel, product="matmul")
+
+
+def _stuffed_conv_impl(
+    x: jax.Array,
+    w: jax.Array,
+    strides: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    transpose_kernel: bool,
+    product: str | None,
+    rows_per_column: float = 1.0,
+) -> jax.Array:
     """Polyphase form of the stride-1 correlation of the zero-stuffed, padded input with w (*K, in, out).
 
     That is ``lax.conv_transpose(x, w, strides, pads, transpose_kernel=...)``: with ``transpose_kernel`` the
     kernel (*K, out, in) is first flipped and its channel axes swapped, as TF's transposed convolution does.
     Output s * q + r reads input q + d with kernel tap s * d - r + pad_lo, for d in [dmin, dmax]:
     T = dmax - dmin + 1 slices of the input cover every phase, and one weight matrix
-    (T * C_in, s * C_out) holds each phase's taps.
+    (T * C_in, s * C_out) holds each phase's taps. ``product`` "conv" correlates the input with that
+    matrix as a kernel (*T, C_in, s * C_out); "matmul" multiplies the patches by it.
     """
     n = x.ndim - 2
-    if transpose_kernel:
-        w = jnp.swapaxes(jnp.flip(w, tuple(range(n))), -1, -2)
-    b, c_out = x.shape[0], w.shape[-1]
+    if transpose_kernel:  # TF's layout (*K, out, in), flipped; the channel axes stay where they are
+        w = jnp.flip(w, tuple(range(n)))
+    b, c_out = x.shape[0], w.shape[-2 if transpose_kernel else -1]
     kernel, sizes = w.shape[:n], x.shape[1:-1]
     dims = list(zip(sizes, kernel, strides, pads, strict=True))
     n_out = [(sz - 1) * s + 1 + lo + hi - k + 1 for sz, k, s, (lo, hi) in dims]
@@ -276,17 +272,29 @@ def _stuffed_conv_matmul_impl(
     # Rows q read inputs q + d_min .. q + d_max: pad (or crop) the input to exactly that range.
     xp = _pad(x, [(-lo, q - 1 + hi - (sz - 1)) for lo, hi, q, sz in zip(d_min, d_max, rows, sizes, strict=True)])
 
-    w_phases = w  # per axis: (..., K_i, ...) -> (..., T_i, ..., C_in, [phases so far], s_i, C_out)
-    for i, (k, s, (lo, _), d0, d1, t) in enumerate(zip(kernel, strides, pads, d_min, d_max, taps, strict=True)):
-        first, last = s * d0 - (s - 1) + lo, s * d1 + lo  # the taps any phase reads, maybe outside [0, K)
-        pad_lo, pad_hi = max(0, -first), max(0, last - (k - 1))
-        w_pad = jnp.pad(w_phases, [(pad_lo, pad_hi) if a == i else (0, 0) for a in range(w_phases.ndim)])
-        starts = [s * d0 - r + lo + pad_lo for r in range(s)]
-        phases = [lax.slice_in_dim(w_pad, st, st + s * (t - 1) + 1, stride=s, axis=i) for st in starts]
-        w_phases = jnp.stack(phases, axis=-2)
-    w_kc = w_phases.reshape(math.prod(taps) * x.shape[-1], math.prod(strides) * c_out)
-
-    y = _patch_matmul(xp, taps, (1,) * n, rows, w_kc).reshape(b, *rows, *strides, c_out)
+    # Phase r, tap t of axis i reads kernel tap s * (d_min + t) - r + pad_lo: the kernel padded (or cropped)
+    # to the s * T taps from s * d_min - (s - 1) + pad_lo, cut into (T, s) and reversed along s. Pads,
+    # reshapes, reversals and moves of whole channel rows only: cheap, and so are their derivatives.
+    w_ts = lax.pad(w, jnp.zeros((), w.dtype), [
+        *((-(s * d0 - (s - 1) + lo), s * (d0 + t - 1) + lo - (k - 1), 0)
+          for k, s, (lo, _), d0, t in zip(kernel, strides, pads, d_min, taps, strict=True)),
+        (0, 0, 0), (0, 0, 0),
+    ])
+    w_ts = jnp.flip(w_ts.reshape(*itertools.chain.from_iterable(zip(taps, strides, strict=True)), *w_ts.shape[n:]),
+                    tuple(range(1, 2 * n, 2)))
+    t_axes, s_axes, a, c = tuple(range(0, 2 * n, 2)), tuple(range(1, 2 * n, 2)), 2 * n, 2 * n + 1
+    c_in, n_cols = x.shape[-1], math.prod(strides) * c_out
+    product = product or polyphase_product(b * math.prod(rows), n_cols, rows_per_column)
+    if product == "matmul" and transpose_kernel:  # the matrix transposed, (s * C_out, T * C_in): rows of C_in move
+        w_nk = w_ts.transpose(*s_axes, a, *t_axes, c).reshape(n_cols, math.prod(taps) * c_in)
+        y = _patch_matmul(xp, taps, (1,) * n, rows, w_nk, transposed=True)
+    else:
+        w_io = w_ts.transpose(*t_axes, c, *s_axes, a) if transpose_kernel else w_ts.transpose(*t_axes, a, *s_axes, c)
+        if product == "conv":
+            y = _stride1_conv(xp, w_io.reshape(*taps, c_in, n_cols))
+        else:
+            y = _patch_matmul(xp, taps, (1,) * n, rows, w_io.reshape(math.prod(taps) * c_in, n_cols))
+    y = y.reshape(b, *rows, *strides, c_out)
     if n > 1:  # interleave: (B, Q_1..Q_n, s_1..s_n, C) -> (B, Q_1, s_1, .., Q_n, s_n, C)
         y = y.transpose(0, *itertools.chain.from_iterable((1 + i, 1 + n + i) for i in range(n)), 2 * n + 1)
     y = y.reshape(b, *(q * s for q, s in zip(rows, strides, strict=True)), c_out)
@@ -295,22 +303,131 @@ def _stuffed_conv_matmul_impl(
     return y
 
 
+def polyphase_product(n_rows: int, n_cols: int, rows_per_column: float | None = None) -> str:
+    """How the polyphase form computes a layer whose product has ``n_rows`` output rows (batch x positions)
+    and ``n_cols`` output columns: "conv" (XLA's stride-1 convolution) where the activations outweigh the
+    kernel, "matmul" (patches times the weight matrix) where the kernel does."""
+    rows_per_column = POLYPHASE_ROWS_PER_COLUMN if rows_per_column is None else rows_per_column
+    return "conv" if n_rows >= rows_per_column * n_cols else "matmul"
+
+
+def _dims(n: int) -> tuple[str, str, str]:
+    spatial = "HWD"[:n] if n > 1 else "W"
+    return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
+
+
+def _native_corr(x: jax.Array, w: jax.Array) -> jax.Array:
+    return lax.conv_general_dilated(x, w, (1,) * (x.ndim - 2), "VALID", dimension_numbers=_dims(x.ndim - 2))
+
+
+@jax.custom_vjp
+def _stride1_conv(x: jax.Array, w: jax.Array) -> jax.Array:
+    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O), as XLA's native convolution.
+
+    Its derivatives are routed by hand (custom VJP) so that every order stays one of two forms XLA:CPU
+    runs fast: this correlation, and the kernel gradient :func:`_kernel_grad`. Left to autodiff, the
+    gradient penalty's second derivative becomes convolutions whose window is the whole signal, 100x slower.
+    """
+    return _native_corr(x, w)
+
+
+def _input_grad(g: jax.Array, w: jax.Array) -> jax.Array:
+    """d/dx of sum(g * corr(x, w)): the full correlation of g with the flipped, transposed kernel."""
+    n = g.ndim - 2
+    g_pad = _pad(g, [(t - 1, t - 1) for t in w.shape[:n]])
+    return _stride1_conv(g_pad, jnp.swapaxes(jnp.flip(w, tuple(range(n))), -1, -2))
+
+
+@jax.custom_vjp
+def _kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
+    """d/dw of sum(g * corr(x, w)), (*T, C, O): sum over batch and positions q of x[q + t] g[q]^T."""
+    n = x.ndim - 2
+    taps = tuple(sx - sg + 1 for sx, sg in zip(x.shape[1:-1], g.shape[1:-1], strict=True))
+    w_shape = jax.ShapeDtypeStruct((*taps, x.shape[-1], g.shape[-1]), x.dtype)
+    _, vjp = jax.vjp(lambda w: _native_corr(x, w), jnp.zeros(w_shape.shape, w_shape.dtype))
+    del n
+    return vjp(g)[0]
+
+
+def _stride1_conv_fwd(x, w):
+    return _stride1_conv(x, w), (x, w)
+
+
+def _stride1_conv_bwd(res, g):
+    x, w = res
+    return _input_grad(g, w), _kernel_grad(x, g)
+
+
+def _kernel_grad_fwd(x, g):
+    return _kernel_grad(x, g), (x, g)
+
+
+def _kernel_grad_bwd(res, dw):
+    x, g = res
+    return _input_grad(g, dw), _stride1_conv(x, dw)
+
+
+_stride1_conv.defvjp(_stride1_conv_fwd, _stride1_conv_bwd)
+_kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
+
+
+def _conv_polyphase_impl(
+    x: jax.Array, w: jax.Array, strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], rows_per_column: float
+) -> jax.Array:
+    """Strided convolution as a stride-1 one on the input's polyphase components (space-to-depth).
+
+    Output q reads padded samples s * q + k = s * (q + t) + p (k = s * t + p, p < s): blocks of s samples
+    (B, *S / s, prod(s) * C) correlated with the kernel zero-padded to T = ceil(K / s) blocks and cut
+    the same way, (*T, prod(s) * C, O).
+    """
+    n, b, c = x.ndim - 2, x.shape[0], x.shape[-1]
+    kernel, c_out = w.shape[:n], w.shape[-1]
+    xp = _pad(x, pads)
+    n_out = [(xp.shape[1 + i] - kernel[i]) // strides[i] + 1 for i in range(n)]
+    if all(s == 1 for s in strides):
+        return _stride1_conv(xp, w)
+    taps = [-(-k // s) for k, s in zip(kernel, strides, strict=True)]
+    blocks = [o + t - 1 for o, t in zip(n_out, taps, strict=True)]
+    xp = _pad(xp, [(0, nb * s - sz) for nb, s, sz in zip(blocks, strides, xp.shape[1:-1], strict=True)])
+    x_blk = xp.reshape(b, *itertools.chain.from_iterable(zip(blocks, strides, strict=True)), c)
+    x_blk = x_blk.transpose(0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1)
+    x_blk = x_blk.reshape(b, *blocks, math.prod(strides) * c)
+    w_pad = jnp.pad(w, [(0, t * s - k) for t, s, k in zip(taps, strides, kernel, strict=True)] + [(0, 0)] * 2)
+    w_blk = w_pad.reshape(*itertools.chain.from_iterable(zip(taps, strides, strict=True)), c, c_out)
+    w_blk = w_blk.transpose(*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1)
+    if polyphase_product(b * math.prod(n_out), c_out, rows_per_column) == "conv":
+        return _stride1_conv(x_blk, w_blk.reshape(*taps, math.prod(strides) * c, c_out))
+    return _patch_matmul(x_blk, taps, (1,) * n, n_out, w_blk.reshape(-1, c_out))
+
+
+def _stuffed_conv_polyphase_impl(
+    x: jax.Array,
+    w: jax.Array,
+    strides: tuple[int, ...],
+    pads: tuple[tuple[int, int], ...],
+    transpose_kernel: bool,
+    rows_per_column: float,
+) -> jax.Array:
+    """:func:`_stuffed_conv_matmul_impl` with the product written as a native stride-1 correlation of the
+    (unstuffed) input with the phase kernel (*T, C_in, prod(s) * C_out)."""
+    return _stuffed_conv_impl(x, w, strides, pads, transpose_kernel, product=None, rows_per_column=rows_per_column)
+
+
 def _rematerialised(impl, static_argnames: tuple[str, ...]):
     """``impl`` jitted (static arguments by name), its patches recomputed from the input when a derivative
     needs them (``jax.checkpoint``) instead of stored: a patch matrix is ``T * P / stride`` (7 for WaveGAN)
     times the size of its layer's input, and storing them for the gradient penalty's second derivative
     and every critic update is what made the matmul form's memory grow (``REMAT``)."""
 
-    @functools.partial(jax.jit, static_argnames=(*static_argnames, "remat", "shift"))
-    def jitted(x, w, remat, shift, **static):
-        del shift  # read from the module while tracing; a key of jit's cache, so a change retraces
+    @functools.partial(jax.jit, static_argnames=(*static_argnames, "remat"))
+    def jitted(x, w, remat, **static):
         if not remat:
             return impl(x, w, **static)
         return jax.checkpoint(functools.partial(impl, **static))(x, w)
 
     @functools.wraps(impl)
     def fn(x, w, **static):
-        return jitted(x, w, remat=REMAT, shift=SHIFT_OUTPUTS, **static)
+        return jitted(x, w, remat=REMAT, **static)
 
     return fn
 
@@ -318,6 +435,11 @@ def _rematerialised(impl, static_argnames: tuple[str, ...]):
 _conv_matmul = _rematerialised(_conv_matmul_impl, ("strides", "pads"))
 _conv1d_blocked = _rematerialised(_conv1d_blocked_impl, ("stride", "pads", "per_block"))
 _stuffed_conv_matmul = _rematerialised(_stuffed_conv_matmul_impl, ("strides", "pads", "transpose_kernel"))
+# The module's POLYPHASE_ROWS_PER_COLUMN is passed in as a static argument: changing it retraces.
+_conv_polyphase = jax.jit(_conv_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
+_stuffed_conv_polyphase = jax.jit(
+    _stuffed_conv_polyphase_impl, static_argnames=("strides", "pads", "transpose_kernel", "rows_per_column")
+)
 
 
 # ---------------------------------------------------------------------------- 1-D (WaveGAN)
@@ -332,6 +454,10 @@ def conv1d(
     (pads,) = _forward_pads(x_btc.shape[1:2], kernel_kio.shape[:1], (stride,), _pairs1(padding))
     if resolve_form(form) == "lax":
         return lax.conv_general_dilated(x_btc, kernel_kio, (stride,), (pads,), dimension_numbers=_DIMS_1D)
+    if resolve_form(form) == "polyphase":
+        return _conv_polyphase(
+            x_btc, kernel_kio, strides=(stride,), pads=(pads,), rows_per_column=POLYPHASE_ROWS_PER_COLUMN
+        )
     kernel_len = kernel_kio.shape[0]
     per_block = max(1, kernel_len // stride) if kernel_len >= LONG_KERNEL else 1
     return _conv1d_blocked(x_btc, kernel_kio, stride=stride, pads=pads, per_block=per_block)
@@ -361,6 +487,11 @@ def conv1d_transpose(
         return lax.conv_transpose(
             x_btc, kernel_koi, (stride,), (pads,), dimension_numbers=_DIMS_1D, transpose_kernel=True
         )
+    if resolve_form(form) == "polyphase":
+        return _stuffed_conv_polyphase(
+            x_btc, kernel_koi, strides=(stride,), pads=(pads,), transpose_kernel=True,
+            rows_per_column=POLYPHASE_ROWS_PER_COLUMN,
+        )
     return _stuffed_conv_matmul(x_btc, kernel_koi, strides=(stride,), pads=(pads,), transpose_kernel=True)
 
 
@@ -381,6 +512,10 @@ def conv2d(
     pads = _forward_pads(x_bhwc.shape[1:3], kernel_hwio.shape[:2], strides, padding)
     if resolve_form(form) == "lax":
         return lax.conv_general_dilated(x_bhwc, kernel_hwio, strides, pads, dimension_numbers=_DIMS_2D)
+    if resolve_form(form) == "polyphase":
+        return _conv_polyphase(
+            x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), rows_per_column=POLYPHASE_ROWS_PER_COLUMN
+        )
     return _conv_matmul(x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads))
 
 
@@ -398,4 +533,9 @@ def conv2d_transpose(
     pads = _transpose_pads(kernel_hwio.shape[:2], strides, padding)
     if resolve_form(form) == "lax":
         return lax.conv_transpose(x_bhwc, kernel_hwio, strides, pads, dimension_numbers=_DIMS_2D)
+    if resolve_form(form) == "polyphase":
+        return _stuffed_conv_polyphase(
+            x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), transpose_kernel=False,
+            rows_per_column=POLYPHASE_ROWS_PER_COLUMN,
+        )
     return _stuffed_conv_matmul(x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), transpose_kernel=False)
