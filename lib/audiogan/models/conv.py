@@ -1,8 +1,28 @@
-"""Convolutions for the audio GANs, in two numerically equal forms: "lax" and "matmul".
+"""Convolutions for the audio GANs, in three numerically equal forms: "lax", "matmul" and "polyphase".
 
 XLA on CPU runs long strided convolutions (WaveGAN's kernel 25, stride 4), their transposes, and above
-all the gradient penalty's second derivative through them several times slower than PyTorch. The
-"matmul" form writes each layer as one matrix product, built only from slices, pads, reshapes and a
+all the gradient penalty's second derivative through them several times slower than PyTorch.
+
+The "polyphase" form (the default on CPU) turns every layer into a stride-1 correlation with a short
+kernel, which XLA:CPU runs as fast as a matrix product:
+
+- strided convolution: the padded input cut into blocks of ``stride`` samples (space-to-depth, a reshape
+  in 1-D), correlated with the kernel zero-padded to T = ceil(K / stride) blocks and cut the same way:
+  7 taps of 4 * C_in channels for WaveGAN (28 products for 25), 3 x 3 taps of 4 * C_in for SpecGAN;
+- transposed convolution: output phase r of stride s only meets every s-th tap of the kernel, so one
+  correlation of the (unstuffed) input with a kernel of T taps and prod(s) * C_out channels gives all
+  phases at once, interleaved by a reshape (7 taps for WaveGAN, 3 x 3 for SpecGAN). The phase kernel is
+  built by pads, reshapes and reversals that move whole channel rows, so its gradient is as cheap;
+- the correlation's derivatives are routed by hand (``jax.custom_vjp``): to every order they are this
+  correlation again (with the kernel flipped) and its kernel gradient, both XLA 1-D convolutions. Left to
+  autodiff, the gradient penalty's second derivative became convolutions windowed over the whole signal,
+  100x slower. 2-D correlations run as 1-D ones too: XLA:CPU sends 2-D convolutions through YNNPACK,
+  several times slower at SpecGAN's shapes;
+- per layer, where the kernel outweighs the activations (few positions, many channels: the last
+  discriminator and first generator layers at d=64) the product is patches times one weight matrix
+  instead (:func:`polyphase_product`), whose patches are small there and whose kernel needs no copies.
+
+The "matmul" form writes each layer as one matrix product, built only from slices, pads, reshapes and a
 concatenation, whose derivatives of every order are again slices, pads and matrix products:
 
 - 2-D convolution (im2col): the prod(K) shifted strided slices of the padded input, concatenated into
@@ -10,25 +30,21 @@ concatenation, whose derivatives of every order are again slices, pads and matri
 - 1-D convolution (:func:`_conv1d_blocked`): the same after a space-to-depth reshape, which needs no
   strided slices: the padded input as blocks of P = stride samples (B, L / P, P * C_in), T = ceil(K / P)
   shifted blocks concatenated, times a (T * P * C_in, C_out) matrix (the kernel and a few zero taps).
-  At d=16, batch 16 it runs as fast as the K strided slices (the gradient penalty 6% faster) and
-  compiles twice as fast. For very long kernels (WaveGAN's 512-tap post filter), where K slices would
-  make patches K times the input, each row computes P / stride outputs with P ~ K: a block-Toeplitz
-  product of T = 2 or 3 blocks;
-- transposed convolution (polyphase, "sub-pixel"): output phase r of stride s only meets every s-th
-  tap of the kernel, so T = ceil(K / s) + 1 stride-1 slices of the (unstuffed) input, concatenated
-  into (B, *L, prod(T) * C_in), times one (prod(T) * C_in, prod(s) * C_out) matrix assembled from the
-  kernel (zeros where a phase has no tap), give all s phases at once; they are interleaved by a
-  reshape.
+  For very long kernels (WaveGAN's 512-tap post filter), where K slices would make patches K times the
+  input, each row computes P / stride outputs with P ~ K: a block-Toeplitz product of T = 2 or 3 blocks;
+- transposed convolution: the polyphase phases above, as T stride-1 slices of the input concatenated
+  into (B, *L, prod(T) * C_in), times the one (prod(T) * C_in, prod(s) * C_out) phase matrix.
 
 The "lax" form is ``lax.conv_general_dilated`` / ``lax.conv_transpose``: the native convolution.
-``FORM`` picks the form: "auto" (the default) is "matmul" on CPU and GPU, where it measured faster
-for every WaveGAN and SpecGAN step we timed (2-core CPU: 6.7x at d=16; H100 with jax 0.11.2:
-5.7x for WaveGAN d=64 batch 64 WGAN-GP 5:1, 1.9x for SpecGAN; benchmarks/README.md), and "lax" on
-TPU, which is not measured yet; the environment variable ``AUDIOGAN_CONV_FORM=lax|matmul|auto``
-sets it at import, :func:`use_form` for a block of code, and every function takes ``form=``. The form
-is read when a function is traced: a function jitted under one form keeps it.
+``FORM`` picks the form: "auto" (the default) is "polyphase" on CPU (WaveGAN WGAN-GP step at d=16,
+batch 16 on 2 cores: lax 2.27 s, matmul 0.33 s, polyphase 0.21 s; benchmarks/README.md), "matmul" on
+GPU (measured 5.7x faster than lax on an H100 for WaveGAN d=64 batch 64 5:1, 1.9x for SpecGAN; the
+polyphase form is not measured there yet), and "lax" on TPU, not measured; the environment variable
+``AUDIOGAN_CONV_FORM=lax|matmul|polyphase|auto`` sets it at import, :func:`use_form` for a block of
+code, and every function takes ``form=``. The form is read when a function is traced: a function
+jitted under one form keeps it.
 
-Semantics (both forms, channels last, no bias):
+Semantics (every form, channels last, no bias):
 
 - :func:`conv1d`: kernel (K, in, out), padding TF 'SAME' (``ceil(T / stride)`` outputs, the odd
   padded sample on the right: 10|11 for kernel 25, stride 4), 'VALID' or explicit (lo, hi);
@@ -57,7 +73,7 @@ import jax.numpy as jnp
 from jax import lax
 
 FORMS = ("auto", "lax", "matmul", "polyphase")
-POLYPHASE_ROWS_PER_COLUMN = float(os.environ.get("AUDIOGAN_POLYPHASE_ROWS", "1"))
+POLYPHASE_ROWS_PER_COLUMN = float(os.environ.get("AUDIOGAN_POLYPHASE_ROWS", "4"))
 LONG_KERNEL = 64  # 1-D kernels at least this long compute ~K / stride outputs per matrix row
 
 
@@ -291,7 +307,7 @@ def _stuffed_conv_impl(
     else:
         w_io = w_ts.transpose(*t_axes, c, *s_axes, a) if transpose_kernel else w_ts.transpose(*t_axes, a, *s_axes, c)
         if product == "conv":
-            y = _corr(xp, w_io.reshape(*taps, c_in, n_cols))
+            y = _stride1_conv(xp, w_io.reshape(*taps, c_in, n_cols))
         else:
             y = _patch_matmul(xp, taps, (1,) * n, rows, w_io.reshape(math.prod(taps) * c_in, n_cols))
     y = y.reshape(b, *rows, *strides, c_out)
@@ -306,33 +322,41 @@ def _stuffed_conv_impl(
 def polyphase_product(n_rows: int, n_cols: int, rows_per_column: float | None = None) -> str:
     """How the polyphase form computes a layer whose product has ``n_rows`` output rows (batch x positions)
     and ``n_cols`` output columns: "conv" (XLA's stride-1 convolution) where the activations outweigh the
-    kernel, "matmul" (patches times the weight matrix) where the kernel does."""
+    kernel (``n_rows >= POLYPHASE_ROWS_PER_COLUMN * n_cols``), "matmul" (patches times the weight matrix),
+    whose patches are then small, where the kernel does. At 4 rows per column (the default) WaveGAN d=64
+    batch 16 runs its last two discriminator and first two generator layers as products of patches."""
     rows_per_column = POLYPHASE_ROWS_PER_COLUMN if rows_per_column is None else rows_per_column
     return "conv" if n_rows >= rows_per_column * n_cols else "matmul"
 
 
-def _dims(n: int) -> tuple[str, str, str]:
-    spatial = "HWD"[:n] if n > 1 else "W"
-    return f"N{spatial}C", f"{spatial}IO", f"N{spatial}C"
-
-
-def _corr(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O) as 1-D correlations along the last
-    spatial axis: in 2-D the kernel rows are folded into the channels, (B, H', W, T_h * C), one copy of
-    T_h rows, and the correlation runs along W with the kernel (T_w, T_h * C, O). XLA:CPU runs its 1-D
-    convolutions fast and its 2-D ones (through YNNPACK) at a tenth of the speed (SpecGAN, 2 cores)."""
-    if x.ndim == 3:
-        return _stride1_conv(x, w)
-    (b, h, wd, c), (t_h, t_w, _, o) = x.shape, w.shape
-    h_out = h - t_h + 1
-    rows = jnp.concatenate([x[:, i : i + h_out] for i in range(t_h)], axis=-1) if t_h > 1 else x
-    w_rows = w.transpose(1, 0, 2, 3).reshape(t_w, t_h * c, o)
-    y = _stride1_conv(rows.reshape(b * h_out, wd, t_h * c), w_rows)
-    return y.reshape(b, h_out, y.shape[1], o)
-
-
 def _native_corr(x: jax.Array, w: jax.Array) -> jax.Array:
-    return lax.conv_general_dilated(x, w, (1,) * (x.ndim - 2), "VALID", dimension_numbers=_dims(x.ndim - 2))
+    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O) from XLA's 1-D convolution.
+
+    XLA:CPU runs its 1-D convolutions fast and its 2-D ones (through YNNPACK) several times slower
+    (SpecGAN's shapes, 2 cores: 18 ms against 2.4 ms). So in 2-D one 1-D correlation along W gives every
+    kernel row's output at once, (B, H, W', T_h * O) with the kernel (T_w, C, T_h * O), and output row h
+    sums row h + i of kernel row i's block.
+    """
+    if x.ndim == 3:
+        return lax.conv_general_dilated(x, w, (1,), "VALID", dimension_numbers=_DIMS_1D)
+    (b, h, wd, c), (t_h, t_w, _, o) = x.shape, w.shape
+    z = _native_corr(x.reshape(b * h, wd, c), w.transpose(1, 2, 0, 3).reshape(t_w, c, t_h * o))
+    z = z.reshape(b, h, z.shape[1], t_h, o)
+    h_out = h - t_h + 1
+    return sum((z[:, i : i + h_out, :, i] for i in range(1, t_h)), z[:, :h_out, :, 0])
+
+
+def _native_kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
+    """sum over batch and positions q of x[q + t] g[q]^T, (*T, C, O): XLA's 1-D kernel gradient (in 2-D,
+    one for all kernel rows, along W, with g shifted down by each kernel row's offset in its own block)."""
+    if x.ndim == 3:
+        w = jnp.zeros((x.shape[1] - g.shape[1] + 1, x.shape[-1], g.shape[-1]), x.dtype)
+        return jax.vjp(lambda w: _native_corr(x, w), w)[1](g)[0]
+    (b, h, wd, c), (_, h_out, w_out, o) = x.shape, g.shape
+    t_h = h - h_out + 1  # kernel row i pairs x's row h + i with g's row h: g moved down i rows, rows stacked
+    g_all = jnp.stack([_pad(g, [(i, t_h - 1 - i), (0, 0)]) for i in range(t_h)], axis=-2)
+    dw = _native_kernel_grad(x.reshape(b * h, wd, c), g_all.reshape(b * h, w_out, t_h * o))  # (T_w, C, T_h * O)
+    return dw.reshape(dw.shape[0], c, t_h, o).transpose(2, 0, 1, 3)
 
 
 @jax.custom_vjp
@@ -356,12 +380,7 @@ def _input_grad(g: jax.Array, w: jax.Array) -> jax.Array:
 @jax.custom_vjp
 def _kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
     """d/dw of sum(g * corr(x, w)), (*T, C, O): sum over batch and positions q of x[q + t] g[q]^T."""
-    n = x.ndim - 2
-    taps = tuple(sx - sg + 1 for sx, sg in zip(x.shape[1:-1], g.shape[1:-1], strict=True))
-    w_shape = jax.ShapeDtypeStruct((*taps, x.shape[-1], g.shape[-1]), x.dtype)
-    _, vjp = jax.vjp(lambda w: _native_corr(x, w), jnp.zeros(w_shape.shape, w_shape.dtype))
-    del n
-    return vjp(g)[0]
+    return _native_kernel_grad(x, g)
 
 
 def _stride1_conv_fwd(x, w):
@@ -400,7 +419,7 @@ def _conv_polyphase_impl(
     xp = _pad(x, pads)
     n_out = [(xp.shape[1 + i] - kernel[i]) // strides[i] + 1 for i in range(n)]
     if all(s == 1 for s in strides):
-        return _corr(xp, w)
+        return _stride1_conv(xp, w)
     taps = [-(-k // s) for k, s in zip(kernel, strides, strict=True)]
     blocks = [o + t - 1 for o, t in zip(n_out, taps, strict=True)]
     xp = _pad(xp, [(0, nb * s - sz) for nb, s, sz in zip(blocks, strides, xp.shape[1:-1], strict=True)])
@@ -411,7 +430,7 @@ def _conv_polyphase_impl(
     w_blk = w_pad.reshape(*itertools.chain.from_iterable(zip(taps, strides, strict=True)), c, c_out)
     w_blk = w_blk.transpose(*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1)
     if polyphase_product(b * math.prod(n_out), c_out, rows_per_column) == "conv":
-        return _corr(x_blk, w_blk.reshape(*taps, math.prod(strides) * c, c_out))
+        return _stride1_conv(x_blk, w_blk.reshape(*taps, math.prod(strides) * c, c_out))
     return _patch_matmul(x_blk, taps, (1,) * n, n_out, w_blk.reshape(-1, c_out))
 
 
