@@ -193,6 +193,8 @@ def measure(args, config, peaks) -> dict:
         "jax_steps_peak_rss_mib": done["jax"]["steps_peak_rss_mib"],
         "torch_steps_peak_rss_mib": done["torch"]["steps_peak_rss_mib"],
         "jax_first_step_s": setup["jax"]["first_step_s"],
+        "jax_baseline_rss_mib": setup["jax"].get("baseline_rss_mib"),
+        "torch_baseline_rss_mib": setup["torch"].get("baseline_rss_mib"),
         "xla_memory_mib": setup["jax"]["xla_memory_mib"], "conv_form": setup["jax"]["conv_form"],
         "step_gflop": flops / 1e9 if flops else None,
         "jax_gflops": flops / jax_s / 1e9 if flops else None,
@@ -212,6 +214,12 @@ def mib(x) -> str:
     return "-" if x is None else f"{x:.0f}"
 
 
+def above(r: dict, framework: str) -> str:
+    """Peak resident memory over the steps less the process's memory before the model was built."""
+    peak, base = r.get(f"{framework}_steps_peak_rss_mib"), r.get(f"{framework}_baseline_rss_mib")
+    return "-" if peak is None or base is None else f"{peak - base:.0f}"
+
+
 def write_table(jsonl: Path, md: Path) -> None:
     latest = {}
     for line in jsonl.read_text().splitlines():
@@ -222,9 +230,10 @@ def write_table(jsonl: Path, md: Path) -> None:
                                                   r["n_critic"]))
     lines = [
         "| model | precision | d | batch | n_critic | JAX s/step | PyTorch s/step | JAX / PyTorch | compile s "
-        "| peak RSS MiB, steps: JAX / PyTorch | peak RSS MiB, whole process: JAX / PyTorch | JAX GFLOP/s "
+        "| peak RSS MiB, steps: JAX / PyTorch | of which above the import baseline: JAX / PyTorch "
+        "| peak RSS MiB, whole process: JAX / PyTorch | JAX GFLOP/s "
         "| GEMM GFLOP/s at the time | % of that peak | load (1 min) | measured |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for r in rows:
         pct = 100 * r["jax_gflops"] / r["peak_gemm_gflops"] if r["jax_gflops"] else float("nan")
@@ -232,6 +241,7 @@ def write_table(jsonl: Path, md: Path) -> None:
             f"| {r['model']} | {r['precision']} | {r['d'] or '-'} | {r['batch']} | {r['n_critic']} "
             f"| {r['jax_s']:.3f} | {r['torch_s']:.3f} | {r['ratio']:.2f} | {r['compile_s']:.1f} "
             f"| {mib(r.get('jax_steps_peak_rss_mib'))} / {mib(r.get('torch_steps_peak_rss_mib'))} "
+            f"| {above(r, 'jax')} / {above(r, 'torch')} "
             f"| {r['jax_peak_rss_mib']:.0f} / {r['torch_peak_rss_mib']:.0f} | {r['jax_gflops'] or 0:.1f} "
             f"| {r['peak_gemm_gflops']:.0f} | {pct:.0f}% "
             f"| {' - '.join(f'{x:.1f}' for x in r.get('load_avg_1min', []))} | {r['when']} |"

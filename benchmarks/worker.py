@@ -44,14 +44,24 @@ def reset_peak() -> bool:
         return False
 
 
-def steps_peak_rss_mib() -> float | None:
+def _status_mib(field: str) -> float | None:
     try:
         for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) / 1024
     except OSError:
         pass
     return None
+
+
+def steps_peak_rss_mib() -> float | None:
+    return _status_mib("VmHWM")
+
+
+def baseline_rss_mib() -> float | None:
+    """Resident memory once the framework and the model code are imported, before any model is built:
+    what the process holds whatever it trains (JAX with audiogan's imports: about 460 MiB; PyTorch: 230)."""
+    return _status_mib("VmRSS")
 
 
 def real_data(model: str, n_critic: int, batch: int) -> np.ndarray:
@@ -85,6 +95,8 @@ class JaxSide:
         from audiogan.config import RunConfig
         from audiogan.models import conv
 
+        self.jax.numpy.zeros(1).block_until_ready()  # the backend up, as PyTorch's is at import
+        baseline = baseline_rss_mib()
         jax = self.jax
         arch = {"d": d} if model != "mlp" else {}
         cfg = RunConfig(run_dir=tempfile.mkdtemp(), model=model, batch_size=batch, n_critic=n_critic,
@@ -105,7 +117,7 @@ class JaxSide:
         self.step()
         first_step_s = time.perf_counter() - t0
         flops = float(cost.get("flops", 0.0)) if cost else None
-        return {"compile_s": compile_s, "first_step_s": first_step_s, "flops": flops,
+        return {"compile_s": compile_s, "first_step_s": first_step_s, "flops": flops, "baseline_rss_mib": baseline,
                 "xla_memory_mib": xla_mib, "conv_form": conv.resolve_form(), "loss": cfg.loss}
 
     def step(self) -> dict:
@@ -141,11 +153,13 @@ class TorchSide:
         from torch_models import TorchGAN, count
 
         del precision  # PyTorch runs the float32 reference
+        baseline = baseline_rss_mib()
         self.gan = TorchGAN(model, d, n_critic)
         self.real = self.torch.from_numpy(real_data(model, n_critic, batch))
         t0 = time.perf_counter()
         self.metrics = self.gan.step(self.real)
         return {"first_step_s": time.perf_counter() - t0, "params": [count(self.gan.g), count(self.gan.d)],
+                "baseline_rss_mib": baseline,
                 "torch": self.torch.__version__, "threads": self.torch.get_num_threads()}
 
     def step(self) -> dict:
