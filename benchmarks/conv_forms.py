@@ -1,4 +1,4 @@
-"""Time WaveGAN's convolutions in the "lax" and "matmul" forms of ``audiogan.models.conv``, side by side.
+"""Time WaveGAN's convolutions in the "lax", "matmul" and "polyphase" forms of ``audiogan.models.conv``.
 
 For each form: generator forward; discriminator forward + backward (gradient of the mean logit w.r.t. the
 discriminator's parameters); generator forward + backward through the discriminator (the generator
@@ -6,10 +6,10 @@ update's gradient); and the WGAN-GP second derivative (gradient w.r.t. the discr
 the gradient penalty). Each is one ``jax.jit`` over split state, timed after one warm-up call (whose time,
 compilation included, is reported too) as the median of ``--repeats`` calls with ``jax.block_until_ready``.
 
-Equal outputs: the two float32 forms are compared with each other (largest difference relative to the
+Equal outputs: each fast form in float32 is compared with the lax form (largest difference relative to the
 largest magnitude over all outputs), and, unless ``--no-f64``, with the same computation in float64 (run
 once per form, untimed). Through the generator's ReLUs float32 rounding can differ by ~1e-3 between any two
-orderings of the sums, so the check is that both forms agree in float64 (to 1e-10) and that the matmul
+orderings of the sums, so the check is that the forms agree in float64 (to 1e-10) and that each fast
 form in float32 is no further from the float64 result than the lax form (or within ``--tolerance``).
 With the float64 reference everything runs under ``jax.enable_x64`` (the timed arrays stay float32), so that
 the phase-shuffle shifts drawn from the same keys are the same in both precisions; the gradient penalty's
@@ -38,7 +38,8 @@ from flax import nnx
 
 from audiogan.models import conv, wavegan
 
-FORMS = ("lax", "matmul")
+FORMS = ("lax", "matmul", "polyphase")
+FAST = FORMS[1:]  # each compared with "lax"
 OPS = {
     "g_forward": "generator forward",
     "d_forward_backward": "discriminator forward + backward",
@@ -136,8 +137,9 @@ def run(d: int, batch: int, clip_samples: int, repeats: int, ops: list[str], f64
                 outputs[op][form] = out
                 print(f"  {form:6s} {OPS[op]}: {median * 1e3:.1f} ms (first call {first:.1f} s)", flush=True)
     for op in ops:
-        results[op]["speedup"] = results[op]["lax"]["median_s"] / results[op]["matmul"]["median_s"]
-        results[op]["max_rel_diff"] = relative_difference(outputs[op]["matmul"], outputs[op]["lax"])
+        for form in FAST:
+            results[op][f"{form}_speedup"] = results[op]["lax"]["median_s"] / results[op][form]["median_s"]
+            results[op][f"{form}_max_rel_diff"] = relative_difference(outputs[op][form], outputs[op]["lax"])
     if not f64:
         return results
     print("  float64 reference (untimed) ...", flush=True)
@@ -150,38 +152,39 @@ def run(d: int, batch: int, clip_samples: int, repeats: int, ops: list[str], f64
             reference[form] = {op: jax.block_until_ready(fns[op](g64[1], d64[1])) for op in ops}
     for op in ops:
         truth = reference["lax"][op]
-        results[op]["f64_forms_rel_diff"] = relative_difference(reference["matmul"][op], truth)
+        for form in FAST:
+            results[op][f"{form}_f64_rel_diff"] = relative_difference(reference[form][op], truth)
         for form in FORMS:
             results[op][f"{form}_f32_error"] = relative_difference(_to_float64(outputs[op][form]), truth)
     return results
 
 
 def check(results: dict, tolerance: float) -> bool:
-    """Both forms equal: in float32 within ``tolerance``, or (with the float64 reference) equal in float64 and
-    the matmul form no less accurate in float32 than the lax form."""
+    """Every fast form equal to the lax form: in float32 within ``tolerance``, or (with the float64
+    reference) equal in float64 and no less accurate in float32 than the lax form."""
     for r in results.values():
-        if r["max_rel_diff"] <= tolerance:
-            continue
-        if "f64_forms_rel_diff" not in r or r["f64_forms_rel_diff"] > 1e-10:
-            return False
-        if r["matmul_f32_error"] > max(r["lax_f32_error"], tolerance):
-            return False
+        for form in FAST:
+            if r[f"{form}_max_rel_diff"] <= tolerance:
+                continue
+            if f"{form}_f64_rel_diff" not in r or r[f"{form}_f64_rel_diff"] > 1e-10:
+                return False
+            if r[f"{form}_f32_error"] > max(r["lax_f32_error"], tolerance):
+                return False
     return True
 
 
 def markdown(results: dict, header: str) -> str:
-    f64 = all("f64_forms_rel_diff" in r for r in results.values())
-    columns = ["operation", "lax (ms)", "matmul (ms)", "lax / matmul", "matmul vs lax (f32)"]
+    f64 = all("lax_f32_error" in r for r in results.values())
+    columns = ["operation", *(f"{f} (ms)" for f in FORMS), *(f"lax / {f}" for f in FAST),
+               *(f"{f} vs lax (f32)" for f in FAST)]
     if f64:
-        columns += ["matmul vs lax (f64)", "lax f32 error", "matmul f32 error"]
+        columns += [*(f"{f} vs lax (f64)" for f in FAST), *(f"{f} f32 error" for f in FORMS)]
     lines = [header, "", "| " + " | ".join(columns) + " |", "|---" + "|---:" * (len(columns) - 1) + "|"]
     for op, r in results.items():
-        cells = [
-            OPS[op], f"{r['lax']['median_s'] * 1e3:.1f}", f"{r['matmul']['median_s'] * 1e3:.1f}",
-            f"{r['speedup']:.2f}x", f"{r['max_rel_diff']:.1e}",
-        ]
+        cells = [OPS[op], *(f"{r[f]['median_s'] * 1e3:.1f}" for f in FORMS),
+                 *(f"{r[f + '_speedup']:.2f}x" for f in FAST), *(f"{r[f + '_max_rel_diff']:.1e}" for f in FAST)]
         if f64:
-            cells += [f"{r['f64_forms_rel_diff']:.1e}", f"{r['lax_f32_error']:.1e}", f"{r['matmul_f32_error']:.1e}"]
+            cells += [*(f"{r[f + '_f64_rel_diff']:.1e}" for f in FAST), *(f"{r[f + '_f32_error']:.1e}" for f in FORMS)]
         lines.append("| " + " | ".join(cells) + " |")
     if f64:
         lines += ["", "Differences: max |a - b| / max |b| over all outputs; errors: against the float64 lax form."]
