@@ -268,11 +268,13 @@ def _stuffed_conv_impl(
     """Polyphase form of the stride-1 correlation of the zero-stuffed, padded input with w (*K, in, out).
 
     That is ``lax.conv_transpose(x, w, strides, pads, transpose_kernel=...)``: with ``transpose_kernel`` the
-    kernel (*K, out, in) is first flipped and its channel axes swapped, as TF's transposed convolution does.
+    kernel (*K, out, in) is flipped and used with its channel axes swapped, as TF's transposed convolution
+    does (as patches, the swap is a transposed matrix product, not a copy of the kernel).
     Output s * q + r reads input q + d with kernel tap s * d - r + pad_lo, for d in [dmin, dmax]:
     T = dmax - dmin + 1 slices of the input cover every phase, and one weight matrix
     (T * C_in, s * C_out) holds each phase's taps. ``product`` "conv" correlates the input with that
-    matrix as a kernel (*T, C_in, s * C_out); "matmul" multiplies the patches by it.
+    matrix as a kernel (*T, C_in, s * C_out); "matmul" multiplies the patches by it; None picks by
+    :func:`polyphase_product`.
     """
     n = x.ndim - 2
     if transpose_kernel:  # TF's layout (*K, out, in), flipped; the channel axes stay where they are
