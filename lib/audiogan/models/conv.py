@@ -263,7 +263,7 @@ def _stuffed_conv_impl(
     pads: tuple[tuple[int, int], ...],
     transpose_kernel: bool,
     product: str | None,
-    rows_per_column: float = 1.0,
+    rows_per_column: float | None = None,
 ) -> jax.Array:
     """Polyphase form of the stride-1 correlation of the zero-stuffed, padded input with w (*K, in, out).
 
@@ -444,8 +444,8 @@ def _stuffed_conv_polyphase_impl(
     transpose_kernel: bool,
     rows_per_column: float,
 ) -> jax.Array:
-    """:func:`_stuffed_conv_matmul_impl` with the product written as a native stride-1 correlation of the
-    (unstuffed) input with the phase kernel (*T, C_in, prod(s) * C_out)."""
+    """:func:`_stuffed_conv_impl` in the polyphase form: per layer a stride-1 correlation of the (unstuffed)
+    input with the phase kernel (*T, C_in, prod(s) * C_out), or patches times it (:func:`polyphase_product`)."""
     return _stuffed_conv_impl(x, w, strides, pads, transpose_kernel, product=None, rows_per_column=rows_per_column)
 
 
