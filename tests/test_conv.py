@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import re
 
 import jax
 import jax.numpy as jnp
+from jax import lax
 import numpy as np
 import pytest
 from flax import nnx
@@ -161,10 +163,11 @@ def _conv_kinds(jaxpr) -> set:
 
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
-def test_polyphase_derivatives_stay_two_kinds_of_stride_1_convolution(op, monkeypatch):
-    """To the gradient penalty's second derivative, the polyphase form's convolutions are the 1-D stride-1
-    correlation and its kernel gradient, nothing strided or dilated: left to autodiff, the second
-    derivative became convolutions windowed over the whole signal, which XLA:CPU ran 100x slower."""
+def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeypatch):
+    """To the gradient penalty's second derivative, the polyphase form's convolutions are all 1-D stride-1
+    correlations in XLA's canonical layout (the kernel gradient too, with channels as batch), nothing
+    strided or dilated: left to autodiff, the second derivative became convolutions windowed over the
+    whole signal, which XLA:CPU ran 100x slower."""
     monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
@@ -174,8 +177,30 @@ def test_polyphase_derivatives_stay_two_kinds_of_stride_1_convolution(op, monkey
                              *_inputs(x_shape, k_shape, (1,))[:2])
     x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
     kinds = _conv_kinds(jax.make_jaxpr(_derivatives(op, 2 if two_d else 4, "SAME", "polyphase"))(x, w, r).jaxpr)
-    assert 1 <= len({k[0] for k in kinds}) <= 2, kinds
+    assert {k[0] for k in kinds} == {str(lax.conv_dimension_numbers((1, 1, 1), (1, 1, 1), ("NWC", "WIO", "NWC")))}
     assert all(k[1:] == ((1,), (1,), (1,)) for k in kinds), kinds  # 2-D ones run as 1-D ones too
+
+
+@pytest.mark.parametrize("op", [conv.conv1d, conv.conv2d_transpose])
+def test_polyphase_gradients_compile_to_canonical_convolutions_inside_a_loop(op, monkeypatch):
+    """The critic updates run in a loop (``lax.fori_loop``). There XLA:CPU compiled a kernel gradient
+    written as autodiff's transpose of the correlation to a naive emitted loop (dim_labels f0b_i0o->0bf),
+    which made a WaveGAN step 40x slower: every compiled convolution must be in the layout XLA runs
+    through Eigen, batch-spatial-feature."""
+    monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
+    two_d = op is conv.conv2d_transpose
+    x_shape, k_shape = ((2, 8, 6, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
+    stride = 2 if two_d else 4
+    x, w, _ = _inputs(x_shape, k_shape, (1,))
+
+    def updates(w, x):
+        def body(_, w):
+            return w - 0.1 * jax.grad(lambda w: jnp.sum(op(x, w, stride, "SAME", form="polyphase") ** 2))(w)
+        return jax.lax.fori_loop(0, 3, body, w)
+
+    hlo = jax.jit(updates).lower(w, x).compile().as_text()
+    labels = re.findall(r"convolution\(.*?dim_labels=([^,\s]+)", hlo)
+    assert labels and set(labels) == {"b0f_0io->b0f"}, labels
 
 
 def test_matmul_form_has_no_convolution_gather_or_scatter():

@@ -249,3 +249,19 @@ def test_stopping_early_checkpoints_where_it_stopped(tiny_config):
     assert int(result.state.step) == 7 and run.latest_step() == 7
     assert run.read_metrics()["step"] == [7.0]
     assert train.train(tiny_config, progress=False).resumed_from == 7
+
+
+def test_step_memory_does_not_grow_with_n_critic(tiny_config):
+    """The critic updates run in a loop that carries the state, so XLA updates D's weights and Adam
+    moments in place. Unrolled, it gave every update fresh buffers: about two copies of D's weights more
+    per critic step (WaveGAN d=16, batch 16: 229 MiB of temporaries at 5:1 against 119 at 1:1)."""
+
+    def temporaries(n_critic):
+        cfg = tiny_config.replace(n_critic=n_critic)
+        gan, state = train.create(cfg)
+        real = np.zeros((n_critic, cfg.batch_size, cfg.clip_samples), np.float32)
+        compiled = train.make_step(gan).lower(state, real).compile()
+        return compiled.memory_analysis().temp_size_in_bytes, sum(x.nbytes for x in jax.tree.leaves(state.d_params))
+
+    (two, d_bytes), (six, _) = temporaries(2), temporaries(6)
+    assert six <= two + d_bytes // 2, (two, six, d_bytes)
