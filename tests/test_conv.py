@@ -8,10 +8,10 @@ import re
 
 import jax
 import jax.numpy as jnp
-from jax import lax
 import numpy as np
 import pytest
 from flax import nnx
+from jax import lax
 
 from audiogan.models import conv, wavegan
 
