@@ -106,8 +106,6 @@ class JaxSide:
         t0 = time.perf_counter()
         self.step_fn = train.make_step(gan).lower(self.state, self.real).compile()
         compile_s = time.perf_counter() - t0
-        cost = self.step_fn.cost_analysis()
-        cost = cost[0] if isinstance(cost, list | tuple) else cost
         mem = self.step_fn.memory_analysis()
         xla_mib = None
         if mem is not None:
@@ -116,7 +114,7 @@ class JaxSide:
         t0 = time.perf_counter()
         self.step()
         first_step_s = time.perf_counter() - t0
-        flops = float(cost.get("flops", 0.0)) if cost else None
+        flops = train.step_flops(gan, self.state, self.real)
         return {"compile_s": compile_s, "first_step_s": first_step_s, "flops": flops, "baseline_rss_mib": baseline,
                 "xla_memory_mib": xla_mib, "conv_form": conv.resolve_form(), "loss": cfg.loss}
 

@@ -265,3 +265,16 @@ def test_step_memory_does_not_grow_with_n_critic(tiny_config):
 
     (two, d_bytes), (six, _) = temporaries(2), temporaries(6)
     assert six <= two + d_bytes // 2, (two, six, d_bytes)
+
+
+def test_step_flops_count_every_critic_update(tiny_config):
+    """XLA's cost analysis counts a loop's body once; ``step_flops`` (the benchmarks' GFLOP/s) must
+    count each of the n_critic updates."""
+    flops = {}
+    for n in (1, 2, 3):
+        cfg = tiny_config.replace(n_critic=n)
+        gan, state = train.create(cfg)
+        flops[n] = train.step_flops(gan, state, np.zeros((n, cfg.batch_size, cfg.clip_samples), np.float32))
+    one_critic_update = flops[2] - flops[1]
+    assert one_critic_update > 0.3 * flops[1], flops
+    assert flops[3] - flops[2] == pytest.approx(one_critic_update, rel=1e-6), flops
