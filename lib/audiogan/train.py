@@ -2,9 +2,9 @@
 
 The step is a pure function ``step(state, real_cbt) -> (state, metrics)`` over the split state
 (``nnx.split`` outside, ``nnx.merge`` inside), compiled once with ``jax.jit`` and the state donated.
-It makes ``n_critic`` discriminator updates, unrolled, then one generator update. Per-step keys are
-``fold_in(key, step)``, and the batch for a step is fixed by the seed, so a resumed run continues
-exactly as an uninterrupted one would.
+It makes ``n_critic`` discriminator updates, in a loop that carries the state, then one generator
+update. Per-step keys are ``fold_in(key, step)``, and the batch for a step is fixed by the seed,
+so a resumed run continues exactly as an uninterrupted one would.
 """
 
 from __future__ import annotations
