@@ -130,14 +130,15 @@ def test_killed_training_notebook_resumes_to_the_same_losses(smoke_run, tmp_path
         assert resumed[col] == whole[col], col
 
 
-@pytest.mark.parametrize("model", ["wavegan", "specgan"])
-def test_paper_models_through_train_curves_and_listening_notebooks(model, tmp_path):
+@pytest.mark.parametrize(("model", "conditional"), [("wavegan", True), ("specgan", False)])
+def test_paper_models_through_train_curves_and_listening_notebooks(model, conditional, tmp_path):
     """02 -> 03 -> 04 for WaveGAN and SpecGAN (WGAN-GP, tiny width): trains, checkpoints, resumes,
-    previews, plots the Wasserstein estimate and plays clips loaded from the run folder alone."""
+    previews, plots the Wasserstein estimate and plays clips loaded from the run folder alone.
+    The WaveGAN run is conditional on the tones' notes, so the notebooks are run on one of those too."""
     run_dir = tmp_path / model
     train_params = {"dataset": "tones", "model": model, "d": 2, "batch_size": 8, "n_clips": 32,
                     "steps": 4, "n_critic": 2, "log_every": 2, "preview_every": 4, "checkpoint_every": 2,
-                    "n_previews": 2, "live_plot": False}
+                    "n_previews": 2, "live_plot": False, "conditional": conditional}
     run_pipeline(run_dir, {"02_train": train_params,
                            "04_listening_test": {"n_samples": 2, "n_per_source": 2, "n_path": 2}},
                  notebooks=("02_train", "03_loss_curves", "04_listening_test"), log=lambda *_: None)
@@ -149,6 +150,9 @@ def test_paper_models_through_train_curves_and_listening_notebooks(model, tmp_pa
     wav, sr = sf.read(run_dir / "generated" / "sample_01.wav")
     assert sr == 16000 and wav.shape == (16384,)
     assert "<audio" in (run_dir / "04_listening_test.ipynb").read_text()
+    if conditional:  # the notes the run was trained on are stored with it
+        classes = run.read_json("classes.json")
+        assert len(classes) >= 2 and all(48 <= int(c) <= 72 for c in classes)
     # Asking for more steps continues the same run from its last checkpoint.
     run_notebook("02_train", run_dir, train_params | {"steps": 6})
     assert "resumed from the checkpoint at step 4" in (run_dir / "02_train.ipynb").read_text()

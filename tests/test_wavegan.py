@@ -55,12 +55,34 @@ def test_parameter_counts_at_paper_size():
     assert count_params(g_pp) == 19_065_345 + 512
 
 
-@pytest.mark.parametrize("bad", [16000, 8192])
+@pytest.mark.parametrize("bad", [16000, 2048, 12288])
 def test_unknown_clip_samples_is_refused(bad):
     with pytest.raises(ValueError, match=f"clip_samples.*{bad}"):
         wavegan.Generator(LATENT, 2, bad, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=f"clip_samples.*{bad}"):
         wavegan.Discriminator(2, bad, rngs=nnx.Rngs(0))
+
+
+@pytest.mark.parametrize(
+    ("clip_samples", "dense", "channels", "strides"),
+    [
+        (4096, 8, [4, 2, 1, 1], [4, 4, 4, 4]),  # one layer fewer than the paper's 16384
+        (8192, 16, [8, 4, 2, 1, 1], [4, 4, 4, 4, 2]),
+        (16384, 16, [8, 4, 2, 1, 1], [4] * 5),  # the paper's plans, as the paper gives them
+        (32768, 32, [16, 8, 4, 2, 1, 1], [4] * 5 + [2]),
+        (65536, 32, [16, 8, 4, 2, 1, 1], [4] * 6),
+    ],
+)
+def test_layer_plans_for_every_clip_length(clip_samples, dense, channels, strides):
+    """Widths in units of d (the last generator layer has one channel whatever d is)."""
+    d = 8
+    g_dense, g_channels, g_strides = wavegan._generator_plan(d, clip_samples)
+    assert g_dense == dense * d and g_strides == strides
+    assert g_channels == [c * d for c in channels[:-1]] + [1]
+    d_channels, d_strides = wavegan._discriminator_plan(d, clip_samples)
+    assert d_strides == strides and d_channels == [d * 2**i for i in range(len(strides))]
+    assert d_channels[-1] == dense * d  # the discriminator mirrors the generator
+    assert 16 * np.prod(strides) == clip_samples
 
 
 # ---- phase shuffle ---------------------------------------------------------------------------------

@@ -90,7 +90,7 @@ LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
 ON_ERROR_MODES = ("skip", "raise")
 UPSAMPLE_MODES = ("zeros", "nn")
-WAVEGAN_LENGTHS = (16384, 32768, 65536)
+WAVEGAN_LENGTHS = (4096, 8192, 16384, 32768, 65536)  # the paper's three and two shorter
 SPECGAN_LENGTH = 16384
 PRECISIONS = ("float32", "bfloat16")
 
@@ -123,6 +123,9 @@ class RunConfig:
     gp_weight: float | None = None  # gradient penalty (wgan-gp's lambda)
     r1_weight: float = 0.0  # R1 penalty gamma on real clips (gamma/2 * E|grad D|^2); 0 = off
     ema_decay: float = 0.0  # exponential moving average of the generator (e.g. 0.999); 0 = off
+    # Condition both networks on the dataset's class (digits: the digit; drums: the drum; tones: the
+    # note; a folder in the Speech Commands layout: the word): the generator is told which to make.
+    conditional: bool = False
     # Architecture (WaveGAN, SpecGAN); None takes the recipe's value.
     d: int | None = None  # model size
     phase_shuffle: int | None = None  # WaveGAN discriminator's phase-shuffle radius
@@ -217,6 +220,8 @@ class RunConfig:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0 (0 turns it off).")
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
+        if not isinstance(self.conditional, bool):
+            raise ConfigError(f"conditional={self.conditional!r} must be True or False.")
         self._check_architecture()
         if self.precision not in PRECISIONS:
             raise ConfigError(

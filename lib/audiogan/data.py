@@ -487,6 +487,26 @@ def class_label(dataset: Dataset) -> str | None:
     return next((name for name in CLASS_LABELS if name in dataset.labels), None)
 
 
+def class_indices(dataset: Dataset) -> tuple[tuple[str, ...], np.ndarray]:
+    """The dataset's classes (the values of its class label, sorted, as text) and each clip's class
+    as an index into them, for a run with ``conditional=True``."""
+    name = class_label(dataset)
+    if name is None:
+        raise DataError(
+            f"conditional=True needs clips that carry a class, but dataset {dataset.name!r} has none "
+            f"(its labels: {', '.join(sorted(dataset.labels)) or 'none'}). Use an embedded dataset "
+            "(tones, digits, drums) or a folder in the Speech Commands layout (word/file.wav), or set "
+            "conditional=False."
+        )
+    values, index = np.unique(dataset.labels[name], return_inverse=True)
+    if len(values) < 2:
+        raise DataError(
+            f"conditional=True needs at least 2 classes, but every clip of dataset {dataset.name!r} "
+            f"has {name} {values[0]!r}; set conditional=False."
+        )
+    return tuple(str(v) for v in values.tolist()), index.astype(np.int32)
+
+
 def label_counts(dataset: Dataset) -> dict[str, dict[str, int]]:
     """Clips per class and split: ``{split: {class: count}}`` (split ``"all"`` when there are none)."""
     name = class_label(dataset)

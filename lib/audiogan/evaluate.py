@@ -212,7 +212,6 @@ def ceilings(ref: Reference, *, use_cache: bool = True) -> dict[str, dict[str, A
 def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
     """The run's networks at its latest checkpoint, or at the best one kept by ``eval_every``."""
     from audiogan import train
-    from audiogan.models.specgan import SpectrogramCodec
     from audiogan.runs import RunFolder
 
     if checkpoint not in CHECKPOINTS:
@@ -225,9 +224,7 @@ def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
             raise ConfigError(
                 f"{run_dir} has no best checkpoint: train it with eval_every > 0, or use checkpoint='latest'."
             )
-        moments = run.path / train.SPECTROGRAM_MOMENTS
-        codec = SpectrogramCodec.load(moments) if moments.is_file() else None
-        gan, template = train.create(run.config(), codec)
+        gan, template = train.create_for_run(run)
         return gan, run.restore_best_checkpoint(template)
     finally:
         run.close()

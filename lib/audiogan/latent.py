@@ -56,15 +56,20 @@ def interpolate(z0: np.ndarray, z1: np.ndarray, n: int, kind: str = "slerp") -> 
     return (lerp if kind == "lerp" else slerp)(z0, z1, n)
 
 
-def decode(gan, state, z_bd: np.ndarray) -> np.ndarray:
-    """The generator's clips for the latent vectors ``z_bd`` (the moving average when kept)."""
+def decode(gan, state, z_bd: np.ndarray, classes=None) -> np.ndarray:
+    """The generator's clips for the latent vectors ``z_bd`` (the moving average when kept).
+
+    A conditional run makes ``classes`` (one for all points, or one per point); by default the
+    first class for every point, so a path changes the latent vector and nothing else."""
     from audiogan.train import compiled
 
     z = np.asarray(z_bd, np.float32)
     if z.ndim != 2 or z.shape[1] != gan.config.latent_dim:
         raise ConfigError(f"latent vectors of shape {z.shape} do not fit this generator, which takes "
                           f"(n, {gan.config.latent_dim}).")
-    return gan.to_audio(compiled(gan)[1](state.sampling_params, z))
+    if gan.conditional and classes is None:
+        classes = gan.classes[0]
+    return gan.to_audio(compiled(gan)[1](state.sampling_params, z, gan.class_labels(len(z), classes)))
 
 
 def _latent_path(run_dir: str | os.PathLike, name: str) -> Path:

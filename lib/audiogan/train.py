@@ -1,10 +1,14 @@
 """Training: the state, the compiled step and the loop that logs, previews, checkpoints, resumes.
 
-The step is a pure function ``step(state, real_cbt) -> (state, metrics)`` over the split state
+The step is a pure function ``step(state, real_cbt[, labels_cb]) -> (state, metrics)`` over the split state
 (``nnx.split`` outside, ``nnx.merge`` inside), compiled once with ``jax.jit`` and the state donated.
 It makes ``n_critic`` discriminator updates, in a loop that carries the state, then one generator
 update. Per-step keys are ``fold_in(key, step)``, and the batch for a step is fixed by the seed,
 so a resumed run continues exactly as an uninterrupted one would.
+
+A run with ``conditional=True`` trains on the dataset's classes (``classes.json`` in the run folder):
+each batch carries the class of every real clip, the critic's fakes are asked for the same classes,
+the generator's update for classes drawn uniformly, and generating takes the classes wanted.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from audiogan.models.specgan import SpectrogramCodec
 from audiogan.runs import METRIC_COLUMNS, RunFolder
 
 SPECTROGRAM_MOMENTS = "spectrogram_moments.npz"  # SpecGAN's per-bin moments, stored with the run
+CLASSES = "classes.json"  # a conditional run's class names, in the order of the label indices
 PREVIEW_STREAM = 0x5EED  # the fixed preview latents come from fold_in(key(seed), PREVIEW_STREAM)
 
 
@@ -64,6 +69,37 @@ class GAN:
     loss: losses.GANLoss
     mesh: Mesh
     codec: SpectrogramCodec | None = None  # SpecGAN: clips <-> normalised spectrograms
+    classes: tuple[str, ...] = ()  # conditional runs: the class names, by label index
+
+    @property
+    def conditional(self) -> bool:
+        return self.config.conditional
+
+    def class_labels(self, n: int, classes=None) -> np.ndarray | None:
+        """Label indices for ``n`` generated clips: ``classes`` (names or indices, one per clip, or one
+        for all) or, by default, every class in turn; None for an unconditional run."""
+        if not self.conditional:
+            if classes is not None:
+                raise ConfigError("classes= applies to a run trained with conditional=True; this run is not.")
+            return None
+        if classes is None:
+            return np.arange(n, dtype=np.int32) % len(self.classes)
+        wanted = [classes] * n if isinstance(classes, str | int | np.integer) else list(classes)
+        if len(wanted) != n:
+            raise ConfigError(f"classes= gives {len(wanted)} classes for {n} clips; give one, or one per clip.")
+        out = []
+        for c in wanted:
+            if isinstance(c, str) and c in self.classes:
+                out.append(self.classes.index(c))
+            elif isinstance(c, int | np.integer) and not isinstance(c, bool) and 0 <= c < len(self.classes):
+                out.append(int(c))
+            elif str(c) in self.classes:  # e.g. the digit 7 given as a number
+                out.append(self.classes.index(str(c)))
+            else:
+                raise ConfigError(
+                    f"class {c!r} is not one of this run's classes: {', '.join(self.classes)}."
+                )
+        return np.asarray(out, np.int32)
 
     def to_audio(self, x: np.ndarray) -> np.ndarray:
         """Generator output as clips (SpecGAN's spectrograms through Griffin-Lim)."""
@@ -88,14 +124,26 @@ class GAN:
         return NamedSharding(self.mesh, PartitionSpec())
 
 
-def create(config: RunConfig, codec: SpectrogramCodec | None = None) -> tuple[GAN, TrainState]:
-    """Both networks, both optimisers and the key of a fresh run, placed on all devices.
+def create(
+    config: RunConfig, codec: SpectrogramCodec | None = None, classes: tuple[str, ...] = (),
+) -> tuple[GAN, TrainState]:
+    """Both networks, both optimisers and the key of a fresh run, placed on all devices; a conditional
+    run's networks are conditioned on ``classes``.
 
     The state is made by one compiled call. Built eagerly, each initialiser's operation compiled and
     cached an executable of its own: about 50 MiB more at creation (WaveGAN d=16; some 10 MiB of it still
     there once the step is compiled) and 2.5 s instead of 1.8 (d=64). The values are the same bits.
     """
-    g_def, d_def = (nnx.split(m, nnx.Param)[0] for m in nnx.eval_shape(lambda: models.build(config)))
+    if config.conditional and len(classes) < 2:
+        raise ConfigError(
+            f"conditional=True needs the dataset's classes (at least 2), got {len(classes)}; "
+            "train() reads them from the dataset."
+        )
+    classes = tuple(classes) if config.conditional else ()
+    n_classes = len(classes)
+    g_def, d_def = (
+        nnx.split(m, nnx.Param)[0] for m in nnx.eval_shape(lambda: models.build(config, n_classes=n_classes))
+    )
     g_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
     d_tx = optax.adam(config.lr, b1=config.beta1, b2=config.beta2)
     devices = jax.devices()
@@ -105,10 +153,10 @@ def create(config: RunConfig, codec: SpectrogramCodec | None = None) -> tuple[GA
             "it is split over."
         )
     mesh = Mesh(np.asarray(devices), ("data",))
-    gan = GAN(config, g_def, d_def, g_tx, d_tx, losses.get(config.loss), mesh, codec)
+    gan = GAN(config, g_def, d_def, g_tx, d_tx, losses.get(config.loss), mesh, codec, classes)
 
     def initial_state() -> TrainState:
-        g_params, d_params = (nnx.split(m, nnx.Param)[1] for m in models.build(config))
+        g_params, d_params = (nnx.split(m, nnx.Param)[1] for m in models.build(config, n_classes=n_classes))
         return TrainState(
             g_params=g_params, d_params=d_params,
             g_opt=g_tx.init(g_params), d_opt=d_tx.init(d_params),
@@ -120,8 +168,11 @@ def create(config: RunConfig, codec: SpectrogramCodec | None = None) -> tuple[GA
 
 
 # ---------------------------------------------------------------------------- the step
-def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[[TrainState, jax.Array], tuple[TrainState, dict]]:
+def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[..., tuple[TrainState, dict]]:
     """The jit-compiled training step of ``gan``: n_critic D updates, then one G update.
+
+    ``step(state, real_cbt, labels_cb=None)``: ``labels_cb`` (n_critic, batch) are the real clips'
+    class indices, needed by a conditional run and refused by an unconditional one.
 
     ``unroll_critic`` writes the critic updates out one after the other instead of as a loop: the same
     numbers, more memory; for :func:`step_flops`, whose cost analysis counts a loop's body once."""
@@ -132,8 +183,11 @@ def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[[TrainState, ja
         d = nnx.merge(gan.d_def, precision.cast_params(d_params, cfg.precision))
         return precision.wrap(g, cfg.precision), precision.wrap(d, cfg.precision)
 
-    def d_loss_fn(d_params, g_params, real_bt, z_bd, key):
-        g, d = networks(g_params, d_params)
+    def told(net, labels_b):  # a conditional network with the classes bound, or the network itself
+        return net if labels_b is None else lambda x, **kw: net(x, labels=labels_b, **kw)
+
+    def d_loss_fn(d_params, g_params, real_bt, labels_b, z_bd, key):
+        g, d = (told(net, labels_b) for net in networks(g_params, d_params))
         fake_bt = jax.lax.stop_gradient(g(z_bd))
         k_real, k_fake, k_gp, k_mix, k_r1 = jax.random.split(key, 5)
         real_logits, fake_logits = d(real_bt, key=k_real), d(fake_bt, key=k_fake)
@@ -149,15 +203,15 @@ def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[[TrainState, ja
             loss = loss + 0.5 * cfg.r1_weight * aux["r1"]
         return loss, aux
 
-    def g_loss_fn(g_params, d_params, z_bd, key):
-        g, d = networks(g_params, d_params)
+    def g_loss_fn(g_params, d_params, labels_b, z_bd, key):
+        g, d = (told(net, labels_b) for net in networks(g_params, d_params))
         return objective.g_loss(d(g(z_bd), key=key))
 
-    def d_update(state: TrainState, real_bt, key):
+    def d_update(state: TrainState, real_bt, labels_b, key):
         k_z, k_drop = jax.random.split(key)
         z_bd = models.sample_latent(cfg, k_z, real_bt.shape[0])
         (loss, aux), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            state.d_params, state.g_params, real_bt, z_bd, k_drop
+            state.d_params, state.g_params, real_bt, labels_b, z_bd, k_drop
         )
         updates, d_opt = gan.d_tx.update(grads, state.d_opt, state.d_params)
         state = state.replace(d_params=optax.apply_updates(state.d_params, updates), d_opt=d_opt)
@@ -166,7 +220,10 @@ def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[[TrainState, ja
     def g_update(state: TrainState, batch_size, key):
         k_z, k_drop = jax.random.split(key)
         z_bd = models.sample_latent(cfg, k_z, batch_size)
-        loss, grads = jax.value_and_grad(g_loss_fn)(state.g_params, state.d_params, z_bd, k_drop)
+        labels_b = None  # a conditional generator is asked for classes drawn uniformly
+        if gan.conditional:
+            labels_b = jax.random.randint(jax.random.fold_in(key, 1), (batch_size,), 0, len(gan.classes))
+        loss, grads = jax.value_and_grad(g_loss_fn)(state.g_params, state.d_params, labels_b, z_bd, k_drop)
         updates, g_opt = gan.g_tx.update(grads, state.g_opt, state.g_params)
         g_params = optax.apply_updates(state.g_params, updates)
         g_ema = state.g_ema
@@ -175,41 +232,54 @@ def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[[TrainState, ja
         state = state.replace(g_params=g_params, g_opt=g_opt, g_ema=g_ema)
         return state, {"g_loss": loss}
 
-    def critic_updates(state: TrainState, real_cbt: jax.Array, key: jax.Array):
+    def critic_updates(state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None, key: jax.Array):
         """The n_critic D updates, as a loop that carries the state: XLA then updates it in place, so the
         step's memory does not grow with n_critic. Unrolled, XLA gave every update fresh buffers for D's
         weights and moments (WaveGAN d=16, batch 16: 229 MiB of temporaries at 5:1 against 108 here),
         took 2.6x longer to compile, and ran no faster."""
+        def labels(i):
+            return None if labels_cb is None else labels_cb[i]
+
         if cfg.n_critic == 1:
-            return d_update(state, real_cbt[0], jax.random.fold_in(key, 0))
+            return d_update(state, real_cbt[0], labels(0), jax.random.fold_in(key, 0))
 
         def body(i, carry):
-            return d_update(carry[0], real_cbt[i], jax.random.fold_in(key, i))
+            return d_update(carry[0], real_cbt[i], labels(i), jax.random.fold_in(key, i))
 
-        shapes = jax.eval_shape(lambda s: d_update(s, real_cbt[0], key)[1], state)
+        shapes = jax.eval_shape(lambda s: d_update(s, real_cbt[0], labels(0), key)[1], state)
         no_metrics = jax.tree.map(lambda a: jnp.zeros(a.shape, a.dtype), shapes)
         return jax.lax.fori_loop(0, cfg.n_critic, body, (state, no_metrics), unroll=unroll_critic)
 
-    def step(state: TrainState, real_cbt: jax.Array):
+    def step(state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None = None):
+        if gan.conditional and labels_cb is None:
+            raise ConfigError("this run is conditional: the step needs the real clips' classes (labels_cb).")
+        if not gan.conditional and labels_cb is not None:
+            raise ConfigError("labels_cb was given to the step of a run that is not conditional.")
         key = jax.random.fold_in(state.key, state.step)
-        state, metrics = critic_updates(state, real_cbt, key)
+        state, metrics = critic_updates(state, real_cbt, labels_cb, key)
         state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
         return state.replace(step=state.step + 1), metrics | g_metrics
 
     return jax.jit(step, donate_argnums=0)
 
 
-def step_flops(gan: GAN, state: TrainState, real_cbt: jax.Array) -> float | None:
+def step_flops(gan: GAN, state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None = None) -> float | None:
     """Floating-point operations of one training step by XLA's cost analysis (of the step as lowered,
     before XLA's optimisations), every critic update counted: the analysis counts a loop's body once."""
-    cost = make_step(gan, unroll_critic=True).lower(state, real_cbt).cost_analysis()
+    cost = make_step(gan, unroll_critic=True).lower(state, real_cbt, labels_cb).cost_analysis()
     cost = cost[0] if isinstance(cost, list | tuple) else cost
     return float(cost["flops"]) if cost and "flops" in cost else None
 
 
-def make_generate(gan: GAN) -> Callable[[nnx.State, jax.Array], jax.Array]:
-    """Compiled ``generate(g_params, z_bd) -> generator output`` (clips, or SpecGAN's spectrograms)."""
-    return jax.jit(lambda g_params, z_bd: nnx.merge(gan.g_def, g_params)(z_bd))
+def make_generate(gan: GAN) -> Callable[..., jax.Array]:
+    """Compiled ``generate(g_params, z_bd, labels_b=None) -> generator output`` (clips, or SpecGAN's
+    spectrograms); ``labels_b`` are the classes a conditional generator is asked for."""
+
+    def generate(g_params, z_bd, labels_b=None):
+        g = nnx.merge(gan.g_def, g_params)
+        return g(z_bd) if labels_b is None else g(z_bd, labels=labels_b)
+
+    return jax.jit(generate)
 
 
 _COMPILED: dict[tuple, tuple[Callable, Callable]] = {}
@@ -221,10 +291,26 @@ def compiled(gan: GAN) -> tuple[Callable, Callable]:
     reuses the compiled code instead of compiling again."""
     recipe = tuple(
         (k, v) for k, v in sorted(gan.config.to_dict().items()) if k not in RunConfig.RESUMABLE_CHANGES
-    )
+    ) + (("classes", gan.classes),)
     if recipe not in _COMPILED:
         _COMPILED[recipe] = (make_step(gan), make_generate(gan))
     return _COMPILED[recipe]
+
+
+def summary(config: RunConfig, dataset: data_lib.Dataset | None = None) -> dict[str, int]:
+    """Parameter counts of both networks of ``config``. A conditional run's networks depend on its
+    number of classes: they come from ``dataset``, or, when it is None, from the run folder."""
+    n_classes = 0
+    if config.conditional:
+        if dataset is not None:
+            n_classes = len(data_lib.class_indices(dataset.subset("train"))[0])
+        else:
+            run = RunFolder(config.run_dir)
+            try:
+                n_classes = len(create_for_run(run)[0].classes)
+            finally:
+                run.close()
+    return models.summary(config, n_classes)
 
 
 def preview_latents(config: RunConfig, n: int | None = None) -> jax.Array:
@@ -268,12 +354,43 @@ def prepare_features(config: RunConfig, dataset: data_lib.Dataset, run: RunFolde
     return codec.encode(dataset.clips), codec
 
 
+def prepare_classes(
+    config: RunConfig, dataset: data_lib.Dataset, run: RunFolder,
+) -> tuple[tuple[str, ...], np.ndarray | None]:
+    """A conditional run's class names and each clip's class index (unconditional: ``()``, None).
+
+    The names are stored in the run folder on the first call; a resumed run must find the same ones,
+    since its networks were built for them."""
+    if not config.conditional:
+        return (), None
+    classes, index = data_lib.class_indices(dataset)
+    path = run.path / CLASSES
+    if path.is_file():
+        stored = tuple(run.read_json(CLASSES))
+        if stored != classes:
+            raise ConfigError(
+                f"{config.run_dir} was trained on the classes {', '.join(stored)}, but the dataset now "
+                f"has {', '.join(classes)}; use a new run_dir for this dataset."
+            )
+    elif distributed.is_main_process():
+        run.write_json(CLASSES, list(classes))
+    return classes, index
+
+
+def preview_titles(gan: GAN, step: int | None = None) -> list[str]:
+    """``z0``, ``z1``, ... for the fixed preview latents, with the class asked for when conditional."""
+    n = gan.config.n_previews
+    labels = gan.class_labels(n)
+    titles = [f"z{i}" if labels is None else f"z{i}: {gan.classes[labels[i]]}" for i in range(n)]
+    return titles if step is None else [f"step {step}, {t}" for t in titles]
+
+
 def write_previews(run: RunFolder, gan: GAN, clips: np.ndarray, step: int) -> None:
     sr = gan.config.sample_rate
     folder = run.sample_dir(step)
     for i, clip in enumerate(clips):
         write_wav(folder / f"sample_{i}.wav", clip, sr)
-    fig = plots.spectrogram_grid(clips, sr, [f"step {step}, z{i}" for i in range(len(clips))])
+    fig = plots.spectrogram_grid(clips, sr, preview_titles(gan, step))
     plots.save(fig, folder / "spectrograms.png")
 
 
@@ -316,7 +433,8 @@ def train(
             "info": {k: v for k, v in dataset.info.items() if k != "files"},
         })
     features, codec = prepare_features(config, dataset, run)
-    gan, state = create(config, codec)
+    classes, class_index = prepare_classes(config, dataset, run)
+    gan, state = create(config, codec, classes)
     resumed_from = run.latest_step()
     time_offset = 0.0
     if resumed_from is not None:
@@ -330,6 +448,7 @@ def train(
 
     step_fn, generate = compiled(gan)
     z_preview = distributed.replicate(preview_latents(config), gan.replicated)
+    preview_labels = gan.class_labels(config.n_previews)
     batches = data_lib.Batches(features, config.batch_size, config.seed)
     n_critic = config.n_critic
 
@@ -338,9 +457,15 @@ def train(
     global_shape = (n_critic, config.batch_size) + features.shape[1:]
     rows = distributed.local_rows(gan.data_sharding, global_shape, axis=1)
 
-    def real_batch(step: int) -> jax.Array:
-        cbt = np.stack([features[batches.indices(step * n_critic + i)[rows]] for i in range(n_critic)])
-        return jax.make_array_from_process_local_data(gan.data_sharding, cbt, global_shape)
+    def real_batch(step: int) -> tuple[jax.Array, ...]:
+        """The step's real clips (and, conditional, their classes) as the step's arguments."""
+        index_cb = np.stack([batches.indices(step * n_critic + i)[rows] for i in range(n_critic)])
+        cbt = jax.make_array_from_process_local_data(gan.data_sharding, features[index_cb], global_shape)
+        if class_index is None:
+            return (cbt,)
+        return cbt, jax.make_array_from_process_local_data(
+            gan.data_sharding, class_index[index_cb], global_shape[:2]
+        )
 
     def is_checkpoint(s):  # also where this call stops early, so no finished step is lost
         return s % config.checkpoint_every == 0 or s == end
@@ -358,7 +483,7 @@ def train(
                unit="step")
     try:
         for step in range(start, end):
-            state, metrics = step_fn(state, next_real)
+            state, metrics = step_fn(state, *next_real)
             pending.append(metrics)
             s = step + 1
             if s < end:
@@ -387,7 +512,7 @@ def train(
                 if on_log is not None:
                     on_log(row)
             if s % config.preview_every == 0 or s == config.steps:
-                out = generate(state.sampling_params, z_preview)  # every process runs the program
+                out = generate(state.sampling_params, z_preview, preview_labels)  # every process runs it
                 if main:
                     write_previews(run, gan, gan.to_audio(out), s)
             if is_checkpoint(s):
@@ -416,13 +541,24 @@ def is_finished(config: RunConfig) -> bool:
         run.close()
 
 
+def create_for_run(run: RunFolder) -> tuple[GAN, TrainState]:
+    """A fresh state shaped like the run folder's, to restore a checkpoint into: its config, with
+    SpecGAN's stored moments and a conditional run's stored classes."""
+    config = run.config()
+    moments = run.path / SPECTROGRAM_MOMENTS
+    classes = ()
+    if config.conditional:
+        if not (run.path / CLASSES).is_file():
+            raise ConfigError(f"{run.path} is a conditional run without {CLASSES}: it was never trained.")
+        classes = tuple(run.read_json(CLASSES))
+    return create(config, SpectrogramCodec.load(moments) if moments.is_file() else None, classes)
+
+
 def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
     """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint)."""
     run = RunFolder(run_dir)
-    config = run.config()
-    moments = run.path / SPECTROGRAM_MOMENTS
-    gan, template = create(config, SpectrogramCodec.load(moments) if moments.is_file() else None)
     try:
+        gan, template = create_for_run(run)
         state = run.restore_checkpoint(template, step)
     finally:
         run.close()
@@ -431,10 +567,15 @@ def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
 
 def preview(gan: GAN, state: TrainState) -> np.ndarray:
     """The generator's clips for the run's fixed preview latents (as in ``samples/``)."""
-    return gan.to_audio(compiled(gan)[1](state.sampling_params, preview_latents(gan.config)))
+    n = gan.config.n_previews
+    return gan.to_audio(compiled(gan)[1](state.sampling_params, preview_latents(gan.config), gan.class_labels(n)))
 
 
-def generate(gan: GAN, state: TrainState, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` clips from the generator of ``state`` with latents drawn from ``seed``."""
+def generate(gan: GAN, state: TrainState, n: int, seed: int = 0, classes=None) -> np.ndarray:
+    """``n`` clips from the generator of ``state`` with latents drawn from ``seed``.
+
+    A conditional run makes the ``classes`` asked for: one class name (or index) for all clips, or
+    one per clip; by default every class in turn (clip ``i`` is class ``i % len(gan.classes)``)."""
+    labels = gan.class_labels(n, classes)
     z_bd = models.sample_latent(gan.config, jax.random.PRNGKey(seed), n)
-    return gan.to_audio(compiled(gan)[1](state.sampling_params, z_bd))
+    return gan.to_audio(compiled(gan)[1](state.sampling_params, z_bd, labels))

@@ -11,6 +11,9 @@ Spoken digits are judged by the project's own digit classifier (``audiogan.class
 on the same data at the run's sample rate and clip length): a generated clip counts as a
 *recognisable digit* when the classifier gives one digit a probability of at least 0.9, and the
 judgement also reports the Inception Score and how many different digits are heard that way.
+
+For a conditional run (``conditional=True``) the clips are made for every class in turn, and both
+judges also report the fraction *as asked*: recognisable, and the note or digit it was asked for.
 """
 
 from __future__ import annotations
@@ -46,40 +49,54 @@ def tone_pitch_errors(
     return {"pitch_hz": pitch, "voiced": voiced, "nearest_midi": nearest.astype(int), "cents": cents}
 
 
+def _as_asked(heard: list, asked) -> dict[str, float]:
+    """The fraction of clips heard as the class asked for (``heard``: None where not recognisable)."""
+    if asked is None:
+        return {}
+    if len(asked) != len(heard):
+        raise ValueError(f"asked gives {len(asked)} classes for {len(heard)} clips")
+    hits = [h is not None and str(h) == str(a) for h, a in zip(heard, asked, strict=True)]
+    return {"fraction_as_asked": float(np.mean(hits))}
+
+
 def judge_tones(
-    clips: np.ndarray, sample_rate: int, midi_range: tuple[int, int] = TONE_MIDI_RANGE,
+    clips: np.ndarray, sample_rate: int, midi_range: tuple[int, int] = TONE_MIDI_RANGE, asked=None,
 ) -> dict[str, float | int | list]:
     """How many of ``clips`` are recognisable tones (see the module's docstring), their median
-    absolute pitch error in cents, and how many distinct notes they hit."""
+    absolute pitch error in cents, and how many distinct notes they hit; with ``asked`` (the MIDI
+    note each clip was made for) also the fraction in tune on that note."""
     e = tone_pitch_errors(clips, sample_rate, midi_range)
     ok = (e["voiced"] >= MIN_VOICED) & (np.abs(np.nan_to_num(e["cents"], nan=1e9)) <= MAX_CENTS)
     cents = np.abs(e["cents"][np.isfinite(e["cents"])])
-    return {
+    notes = [int(m) if k else None for m, k in zip(e["nearest_midi"], ok, strict=True)]
+    return _as_asked(notes, asked) | {
         "n_clips": int(len(ok)),
         "fraction_recognisable": float(ok.mean()),
         "median_abs_cents": float(np.median(cents)) if cents.size else float("nan"),
         "distinct_notes": int(len(set(e["nearest_midi"][ok].tolist()))),
-        "notes": [int(m) if k else None for m, k in zip(e["nearest_midi"], ok, strict=True)],
+        "notes": notes,
         "cents": [None if not np.isfinite(c) else round(float(c), 1) for c in e["cents"]],
         "voiced": [round(float(v), 3) for v in e["voiced"]],
     }
 
 
-def judge_digits(classifier) -> Callable[[np.ndarray], dict]:
-    """A judge of generated clips by ``classifier`` (an ``audiogan.classifier.Classifier`` of
-    spoken digits at the run's sample rate and clip length): see the module's docstring."""
+def judge_digits(classifier) -> Callable[..., dict]:
+    """A judge ``judge(clips, asked=None)`` of generated clips by ``classifier`` (an
+    ``audiogan.classifier.Classifier`` of spoken digits at the run's sample rate and clip length):
+    see the module's docstring. ``asked``: the digit each clip was made for (conditional runs)."""
     from audiogan.metrics import inception_score
 
-    def judge(clips: np.ndarray) -> dict:
+    def judge(clips: np.ndarray, asked=None) -> dict:
         probs, _ = classifier.predict(np.asarray(clips, np.float32))
         top = probs.argmax(1)
         ok = probs.max(1) >= MIN_CONFIDENCE
-        return {
+        heard = [str(classifier.classes[t]) if k else None for t, k in zip(top, ok, strict=True)]
+        return _as_asked(heard, asked) | {
             "n_clips": int(len(clips)),
             "fraction_recognisable": float(ok.mean()),
             "distinct_digits": int(len(set(top[ok].tolist()))),
             "inception_score": float(inception_score(probs)),
-            "digits": [str(classifier.classes[t]) if k else None for t, k in zip(top, ok, strict=True)],
+            "digits": heard,
         }
 
     return judge
@@ -98,7 +115,8 @@ def train_against_clock(
     threads), which does not grow when other programs share the machine: on an otherwise idle
     2-core laptop the wall time lies between half of it and all of it. Both exclude the time spent
     judging and include setup, compilation and restarting each piece from its checkpoint. Returns
-    one record per piece: step, wall and CPU seconds of training so far, and the judgement."""
+    one record per piece: step, wall and CPU seconds of training so far, and the judgement. A
+    conditional run's clips are made for every class in turn and judged against the class asked."""
     if clock not in ("wall", "cpu"):
         raise ValueError(f"clock={clock!r}: choose 'wall' or 'cpu'")
     wall = cpu = 0.0
@@ -108,9 +126,15 @@ def train_against_clock(
         result = train_lib.train(config, progress=False, stop_after=judge_every)
         wall, cpu = wall + time.perf_counter() - t0, cpu + time.process_time() - c0
         step = int(result.state.step)
-        clips = train_lib.generate(result.gan, result.state, n_clips, seed=123)
+        gan = result.gan
+        clips = train_lib.generate(gan, result.state, n_clips, seed=123)
+        labels = gan.class_labels(n_clips)
+        asked = None if labels is None else [gan.classes[i] for i in labels]
         record = {"step": step, "train_wall_s": round(wall, 1), "train_cpu_s": round(cpu, 1)}
-        record |= judge(clips) if judge is not None else judge_tones(clips, config.sample_rate)
+        if judge is None:
+            record |= judge_tones(clips, config.sample_rate, asked=asked)
+        else:
+            record |= judge(clips) if asked is None else judge(clips, asked)
         records.append(record)
         log(record)
         if step >= config.steps or (wall if clock == "wall" else cpu) >= seconds:

@@ -11,7 +11,7 @@ import jax
 from flax import nnx
 
 from audiogan.config import RunConfig
-from audiogan.models import mlp, specgan, wavegan
+from audiogan.models import conditional, mlp, specgan, wavegan
 
 FAMILIES: dict[str, ModuleType] = {"mlp": mlp, "wavegan": wavegan, "specgan": specgan}
 
@@ -20,15 +20,19 @@ def family(name: str) -> ModuleType:
     return FAMILIES[name]
 
 
-def build(config: RunConfig, seed: int | None = None) -> tuple[nnx.Module, nnx.Module]:
-    """The generator and discriminator of ``config``, initialised from its seed."""
+def build(config: RunConfig, seed: int | None = None, n_classes: int = 0) -> tuple[nnx.Module, nnx.Module]:
+    """The generator and discriminator of ``config``, initialised from its seed; with
+    ``config.conditional`` both are conditioned on ``n_classes`` classes (:mod:`.conditional`)."""
+    if config.conditional and n_classes < 2:
+        raise ValueError(f"a conditional model needs at least 2 classes, got n_classes={n_classes}")
     rngs = nnx.Rngs(config.seed if seed is None else seed)
+    n_in = config.latent_dim + (n_classes if config.conditional else 0)  # the generator's input
     if config.model == "mlp":
-        g = mlp.Generator(config.latent_dim, config.clip_samples, rngs=rngs)
+        g = mlp.Generator(n_in, config.clip_samples, rngs=rngs)
         d = mlp.Discriminator(config.clip_samples, rngs=rngs)
     elif config.model == "wavegan":
         g = wavegan.Generator(
-            config.latent_dim, config.d, config.clip_samples, upsample=config.upsample,
+            n_in, config.d, config.clip_samples, upsample=config.upsample,
             post_filter=config.post_filter, rngs=rngs,
         )
         d = wavegan.Discriminator(
@@ -36,10 +40,13 @@ def build(config: RunConfig, seed: int | None = None) -> tuple[nnx.Module, nnx.M
             per_example=config.phase_shuffle_per_example, rngs=rngs,
         )
     elif config.model == "specgan":
-        g = specgan.Generator(config.latent_dim, config.d, rngs=rngs)
+        g = specgan.Generator(n_in, config.d, rngs=rngs)
         d = specgan.Discriminator(config.d, rngs=rngs)
     else:
         raise KeyError(config.model)
+    if config.conditional:
+        g = conditional.ConditionalGenerator(g, n_classes)
+        d = conditional.ProjectionDiscriminator(d, n_classes, rngs=rngs)
     return g, d
 
 
@@ -51,7 +58,7 @@ def count_params(module: nnx.Module) -> int:
     return sum(x.size for x in jax.tree.leaves(nnx.state(module, nnx.Param)))
 
 
-def summary(config: RunConfig) -> dict[str, int]:
-    """Parameter counts of both networks of ``config``."""
-    g, d = build(config)
+def summary(config: RunConfig, n_classes: int = 0) -> dict[str, int]:
+    """Parameter counts of both networks of ``config`` (conditional: on ``n_classes`` classes)."""
+    g, d = nnx.eval_shape(lambda: build(config, n_classes=n_classes))
     return {"generator_params": count_params(g), "discriminator_params": count_params(d)}

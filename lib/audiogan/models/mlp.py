@@ -47,9 +47,13 @@ class Discriminator(nnx.Module):
 
     def __call__(self, wav_bt: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Logits, shape (batch,). With ``key`` dropout is on (training); without, it is off."""
+        return self.out(self.features(wav_bt, key=key))[:, 0]
+
+    def features(self, wav_bt: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        """The last hidden layer, after dropout: (batch, 256)."""
         h = wav_bt
         keys = jax.random.split(key, len(self.hidden)) if key is not None else [None] * len(self.hidden)
         for layer, k in zip(self.hidden, keys, strict=True):
             h = nnx.leaky_relu(layer(h), NEGATIVE_SLOPE)
             h = self.dropout(h, deterministic=k is None, rngs=k)
-        return self.out(h)[:, 0]
+        return h

@@ -135,13 +135,17 @@ class Discriminator(nnx.Module):
         )
         self.out = nnx.Linear(BASE * BASE * widths[-1], 1, kernel_init=_INIT, rngs=rngs)
 
-    def __call__(self, spec_bft: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
-        """Logits, shape (batch,). ``key`` is accepted for a common interface and unused."""
+    def features(self, spec_bft: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        """What the output layer reads, flattened: (batch, 16 * 16d). ``key`` is unused."""
         del key
         h = spec_bft[..., None]
         for layer in self.downconvs:
             h = nnx.leaky_relu(layer(h), NEGATIVE_SLOPE)
-        return self.out(h.reshape(h.shape[0], -1))[:, 0]
+        return h.reshape(h.shape[0], -1)
+
+    def __call__(self, spec_bft: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        """Logits, shape (batch,). ``key`` is accepted for a common interface and unused."""
+        return self.out(self.features(spec_bft, key=key))[:, 0]
 
 
 # ---------------------------------------------------------------------------- features

@@ -5,7 +5,8 @@ Hyperparameters (paper values are the defaults):
 - latent: ``latent_dim`` = 100, z ~ U[-1, 1] (:func:`sample_latent`);
 - model width ``d`` = 64 (the paper's ``d``; ``dim`` in the official code);
 - kernel length ``KERNEL_LEN`` = 25, stride ``STRIDE`` = 4 for every (transposed) convolution;
-- ``clip_samples`` in {16384, 32768, 65536} (about 1, 2 and 4 s at 16 kHz);
+- ``clip_samples`` in {16384, 32768, 65536} (about 1, 2 and 4 s at 16 kHz), and, shorter than the
+  paper, 4096 and 8192 (a quarter and half of 16384: one stride-4 layer fewer, or a last stride of 2);
 - phase shuffle radius ``phase_shuffle`` = 2 with reflect padding, one shift per batch
   (``per_example=True`` draws one per example instead, as common ports do);
 - LeakyReLU slope ``NEGATIVE_SLOPE`` = 0.2 in the discriminator, ReLU in the generator;
@@ -17,7 +18,10 @@ Generator, clip_samples = 16384:
     -> 5 transposed convolutions (kernel 25, stride 4), channels 8d, 4d, 2d, d, 1, ReLU between them
     -> tanh -> (B, 16384) [-> post filter: Conv1d(1 -> 1, kernel post_filter, no bias, 'SAME')].
 For 32768 and 65536 the dense layer gives (B, 16, 32d) and there are six transposed convolutions,
-channels 16d, 8d, 4d, 2d, d, 1, the last with stride 2 (32768) or 4 (65536).
+channels 16d, 8d, 4d, 2d, d, 1, the last with stride 2 (32768) or 4 (65536). Shorter clips follow
+the same rule downwards: 8192 is 16384's plan with a last stride of 2, and 4096 drops the first
+layer (dense (B, 16, 8d), then 4d, 2d, d, 1). In general n layers, the dense layer gives
+2^(n-1) d channels and each layer halves them, down to d and then 1.
 ``upsample="nn"`` replaces each transposed convolution by nearest-neighbour upsampling (repeat each
 sample ``stride`` times) followed by a stride-1 'SAME' convolution of the same kernel length.
 
@@ -26,7 +30,9 @@ Discriminator, clip_samples = 16384:
     each followed by LeakyReLU(0.2), and phase shuffle after the first four
     -> flatten (B, 16 * 16d) -> Dense 1 -> logits (B,).
 For 32768 and 65536 a sixth convolution (32d channels, stride 2 or 4, no phase shuffle after it) brings
-the length back to 16 before the flatten.
+the length back to 16 before the flatten. For 8192 the last of five has stride 2; for 4096 there are
+four (d, 2d, 4d, 8d), phase shuffle after the first three: always after every layer but the last,
+and at most after four.
 
 Padding follows TensorFlow's 'SAME': for kernel 25, stride 4 on an even length it pads 10 left and
 11 right (PyTorch's ``padding=11`` pads 11 | 11). The transposed convolution is TF's
@@ -59,7 +65,8 @@ STRIDE = 4
 PHASE_SHUFFLE = 2
 NEGATIVE_SLOPE = 0.2
 POST_FILTER_LEN = 512  # the paper's length, when the post filter is switched on
-CLIP_SAMPLES = (16384, 32768, 65536)
+CLIP_SAMPLES = (4096, 8192, 16384, 32768, 65536)
+PAPER_CLIP_SAMPLES = (16384, 32768, 65536)
 UPSAMPLES = ("zeros", "nn")
 _init_kernel = jax.nn.initializers.glorot_uniform()
 
@@ -134,23 +141,27 @@ class UpsampleConv1d(nnx.Module):
         return self.conv(jnp.repeat(x_btc, self.stride, axis=1))
 
 
+def _strides(clip_samples: int) -> list[int]:
+    """Strides of the layers between 16 samples and ``clip_samples``: fours, the last 2 or 4."""
+    _check_clip_samples(clip_samples)
+    strides, length = [], 16
+    while length < clip_samples:
+        strides.append(min(STRIDE, clip_samples // length))
+        length *= strides[-1]
+    return strides
+
+
 def _generator_plan(d: int, clip_samples: int) -> tuple[int, list[int], list[int]]:
     """(channels after the dense layer, channels of each upsampling layer, their strides)."""
-    _check_clip_samples(clip_samples)
-    if clip_samples == 16384:
-        return 16 * d, [8 * d, 4 * d, 2 * d, d, 1], [STRIDE] * 5
-    last_stride = 2 if clip_samples == 32768 else 4
-    return 32 * d, [16 * d, 8 * d, 4 * d, 2 * d, d, 1], [STRIDE] * 5 + [last_stride]
+    strides = _strides(clip_samples)
+    n = len(strides)
+    return 2 ** (n - 1) * d, [2 ** (n - 2 - i) * d for i in range(n - 1)] + [1], strides
 
 
 def _discriminator_plan(d: int, clip_samples: int) -> tuple[list[int], list[int]]:
     """(channels of each convolution, their strides); the last output always has 16 samples."""
-    _check_clip_samples(clip_samples)
-    channels, strides = [d, 2 * d, 4 * d, 8 * d, 16 * d], [STRIDE] * 5
-    if clip_samples != 16384:
-        channels.append(32 * d)
-        strides.append(2 if clip_samples == 32768 else 4)
-    return channels, strides
+    strides = _strides(clip_samples)
+    return [2 ** i * d for i in range(len(strides))], strides
 
 
 class Generator(nnx.Module):
@@ -209,11 +220,15 @@ class Discriminator(nnx.Module):
 
     def __call__(self, wav_bt: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
         """Logits, shape (batch,). With ``key`` phase shuffle is on (training); without, it is off."""
-        n_shuffled = 4  # after the first four convolutions, whatever the clip length
+        return self.out(self.features(wav_bt, key=key))[:, 0]
+
+    def features(self, wav_bt: jax.Array, *, key: jax.Array | None = None) -> jax.Array:
+        """What the output layer reads, flattened: (batch, 16 * last channels)."""
+        n_shuffled = min(4, len(self.convs) - 1)  # after every convolution but the last, at most four
         keys = list(jax.random.split(key, n_shuffled)) if key is not None else [None] * n_shuffled
         h_btc = wav_bt[:, :, None]
         for i, conv in enumerate(self.convs):
             h_btc = nnx.leaky_relu(conv(h_btc), NEGATIVE_SLOPE)
             if i < n_shuffled:
                 h_btc = phase_shuffle(h_btc, keys[i], self.radius, self.per_example)
-        return self.out(h_btc.reshape(h_btc.shape[0], -1))[:, 0]
+        return h_btc.reshape(h_btc.shape[0], -1)
