@@ -97,6 +97,27 @@ def test_collapsed_clips_score_worse_than_real_ones(setup):
         E.score_clips(real[:, :512], ref)
 
 
+def test_clips_made_for_a_class_are_scored_against_it(setup, tmp_path):
+    config, clf, _ = setup
+    ref = E.build_reference(config, TINY, classifier=clf)
+    real = ref.dataset.clips[ref.splits["test"][:12]]
+    heard = [str(clf.classes[t]) for t in clf.predict(real)[0].argmax(1)]
+    other = [str(clf.classes[(list(map(str, clf.classes)).index(h) + 1) % len(clf.classes)]) for h in heard]
+    assert E.score_clips(real, ref, pitch=False, asked=heard)["accuracy_as_asked"] == 1.0
+    assert E.score_clips(real, ref, pitch=False, asked=other)["accuracy_as_asked"] == 0.0
+    assert "accuracy_as_asked" not in E.score_clips(real, ref, pitch=False)
+    with pytest.raises(ConfigError, match="asked gives 2 classes for 12 clips"):
+        E.score_clips(real, ref, pitch=False, asked=heard[:2])
+    # A conditional run on the same data: eval.json scores the notes it was asked for, in turn.
+    cond = config.replace(run_dir=str(tmp_path / "cond"), conditional=True, eval_every=0)
+    train.train(cond, progress=False)
+    record = E.evaluate_run(cond.run_dir, TINY, progress=False)
+    assert 0.0 <= record["generated"]["accuracy_as_asked"] <= 1.0
+    gan, _ = train.restore(cond.run_dir)
+    assert E.asked_classes(gan, 3) == list(gan.classes[:3])
+    assert "accuracy as asked" in E.table_text({"run": record["generated"]}, record["ceilings"])
+
+
 def test_best_checkpoint_needs_eval_every(tiny_config):
     RunFolder(tiny_config.run_dir).write_config(tiny_config)  # a run folder trained without eval_every
     with pytest.raises(ConfigError, match="eval_every"):

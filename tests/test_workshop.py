@@ -34,6 +34,20 @@ def test_preset_adapts_to_an_explicitly_chosen_model():
     assert RunConfig(model="wavegan").d == 64  # without the preset: the paper's width
 
 
+def test_preset_makes_spoken_digits_with_a_conditional_wavegan_unless_told_otherwise():
+    cfg = RunConfig(preset="workshop", dataset="digits")
+    assert (cfg.model, cfg.clip_samples, cfg.batch_size, cfg.d, cfg.loss) == ("wavegan", 4096, 32, 16, "hinge")
+    assert cfg.conditional and cfg.ema_decay == 0.999 and cfg.sample_rate == 8000
+    assert (cfg.steps, cfg.preview_every, cfg.checkpoint_every) == (20000, 1000, 1000)  # thirty minutes
+    mlp = RunConfig(preset="workshop", dataset="digits", model="mlp")  # an explicit model wins
+    assert (mlp.model, mlp.clip_samples, mlp.batch_size, mlp.conditional) == ("mlp", 4096, 64, False)
+    assert not RunConfig(preset="workshop", dataset="digits", conditional=False).conditional
+    assert RunConfig(preset="workshop").model == "mlp" and not RunConfig(preset="workshop").conditional
+    assert (RunConfig().model, RunConfig().conditional) == ("mlp", False)  # without a preset
+    # the resolved values are what the run folder stores, so reloading gives the same config
+    assert RunConfig.from_dict(cfg.to_dict()) == cfg
+
+
 def test_unknown_preset_names_the_choices():
     with pytest.raises(ConfigError, match=r"preset='laptop' is unknown; choose one of 'workshop'"):
         RunConfig(preset="laptop")

@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -50,6 +51,7 @@ METRICS = (
     ("d_train", "|D|train (log-mel)", 0),
     ("pitch_accuracy", "pitch accuracy", +1),
     ("pitch_distance", "pitch EMD (semitones)", -1),
+    ("accuracy_as_asked", "accuracy as asked", +1),  # conditional runs: the classifier hears the class asked
 )
 CHECKPOINTS = ("latest", "best")
 
@@ -127,10 +129,12 @@ def build_reference(
 # ---------------------------------------------------------------------------- scoring a set of clips
 def score_clips(
     clips: np.ndarray, ref: Reference, exclude: np.ndarray | None = None, pitch: bool = True,
+    asked: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Every metric of ``clips`` against ``ref``. ``exclude[i]`` is the reference row that clip i
     is (for the real-training ceiling, whose clips are in the reference themselves). ``pitch``:
-    also the pitch metrics (pYIN, the slowest part), for datasets with pitch labels."""
+    also the pitch metrics (pYIN, the slowest part), for datasets with pitch labels. ``asked``: the
+    class each clip was made for (a conditional run), scored as the fraction the classifier hears so."""
     st = ref.settings
     clips = np.asarray(clips, np.float32)
     if clips.ndim != 2 or clips.shape[1] != ref.dataset.clip_samples:
@@ -143,6 +147,8 @@ def score_clips(
     probs, feats = ref.classifier.predict(clips)
     mel = ref.mel(clips)
     n = len(clips)
+    if asked is not None and len(asked) != n:
+        raise ConfigError(f"asked gives {len(asked)} classes for {n} clips")
 
     def spread(fn):
         mean, std = M.over_splits(fn, n, st.splits, st.seed)
@@ -155,6 +161,9 @@ def score_clips(
         "am": spread(lambda i: M.am_score(probs[i], ref.train_probs)),
         "fd": M.frechet_distance(feats, ref.train_feats),
         "ndb_k": M.ndb(ref.train_feats, feats, centroids=ref.centroids)["ndb_k"],
+        **({} if asked is None else {"accuracy_as_asked": float(np.mean(
+            [str(ref.classifier.classes[t]) == str(a) for t, a in zip(probs.argmax(1), asked, strict=True)]
+        ))}),
         "d_self": spread(lambda i: M.nn_diversity(mel[i])),
         "d_train": spread(lambda i: M.nn_memorisation(
             mel[i], ref.train_mel, None if exclude is None else exclude[i])),
@@ -231,12 +240,22 @@ def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
 
 
 def generate_clips(gan, state, n: int, seed: int, batch_size: int = 250) -> np.ndarray:
+    """``n`` clips in batches; a conditional run's clip ``i`` is made for class ``i % len(gan.classes)``
+    (:func:`asked_classes`)."""
     from audiogan import train
 
+    labels = gan.class_labels(n)
     return np.concatenate([
-        np.asarray(train.generate(gan, state, min(batch_size, n - s), seed=seed * 100003 + s))
+        np.asarray(train.generate(gan, state, min(batch_size, n - s), seed=seed * 100003 + s,
+                                  classes=None if labels is None else labels[s:s + batch_size]))
         for s in range(0, n, batch_size)
     ])
+
+
+def asked_classes(gan, n: int) -> list[str] | None:
+    """The class names :func:`generate_clips` asks a conditional run for (None: unconditional)."""
+    labels = gan.class_labels(n)
+    return None if labels is None else [gan.classes[i] for i in labels]
 
 
 def evaluate_run(
@@ -259,12 +278,16 @@ def evaluate_run(
         )
     gan, state = restore(run_dir, checkpoint)
     clips = generate_clips(gan, state, settings.n_clips, settings.seed)
+    # The classes asked for are scored when the classifier names the same classes as the run's.
+    asked = asked_classes(gan, settings.n_clips)
+    if asked is not None and not set(asked) <= {str(c) for c in reference.classifier.classes}:
+        asked = None
     record = {
         "run_dir": str(run_dir), "checkpoint": checkpoint, "step": int(state.step),
         "settings": dataclasses.asdict(settings),
         "classifier": {k: reference.classifier.info.get(k) for k in ("dataset", "label", "test_accuracy")}
         | {"path": str(reference.classifier.path)},
-        "generated": score_clips(clips, reference),
+        "generated": score_clips(clips, reference, asked=asked),
         "ceilings": ceilings(reference),
     }
     run.write_json(EVAL_FILE, _clean(record))
