@@ -96,6 +96,13 @@ def test_a_conditional_run_stores_its_classes_resumes_and_generates_by_class(mod
     np.testing.assert_array_equal(clips, train.generate(gan, state, 4, classes=int(classes[1])))
     assert clips.shape == (4, cfg.clip_samples)
     assert train.preview_titles(gan)[:2] == [f"z0: {classes[0]}", f"z1: {classes[1]}"]
+    # parameter counts from the dataset before training, or from the run folder after it, agree;
+    # the classes add a one-hot input row per class to G's first layer and an embedding to D
+    counts = train.summary(cfg, data.load_dataset(cfg))
+    assert train.summary(cfg) == counts
+    plain = train.summary(cfg.replace(conditional=False))
+    assert counts["discriminator_params"] > plain["discriminator_params"]
+    assert counts["generator_params"] > plain["generator_params"]
 
 
 def test_generating_every_class_in_turn_and_bad_classes(tmp_path):

@@ -307,7 +307,7 @@ def summary(config: RunConfig, dataset: data_lib.Dataset | None = None) -> dict[
         else:
             run = RunFolder(config.run_dir)
             try:
-                n_classes = len(create_for_run(run)[0].classes)
+                n_classes = len(stored_classes(run))
             finally:
                 run.close()
     return models.summary(config, n_classes)
@@ -366,7 +366,7 @@ def prepare_classes(
     classes, index = data_lib.class_indices(dataset)
     path = run.path / CLASSES
     if path.is_file():
-        stored = tuple(run.read_json(CLASSES))
+        stored = stored_classes(run)
         if stored != classes:
             raise ConfigError(
                 f"{config.run_dir} was trained on the classes {', '.join(stored)}, but the dataset now "
@@ -541,16 +541,19 @@ def is_finished(config: RunConfig) -> bool:
         run.close()
 
 
+def stored_classes(run: RunFolder) -> tuple[str, ...]:
+    """The class names a conditional run folder was trained on."""
+    if not (run.path / CLASSES).is_file():
+        raise ConfigError(f"{run.path} is a conditional run without {CLASSES}: it was never trained.")
+    return tuple(run.read_json(CLASSES))
+
+
 def create_for_run(run: RunFolder) -> tuple[GAN, TrainState]:
     """A fresh state shaped like the run folder's, to restore a checkpoint into: its config, with
     SpecGAN's stored moments and a conditional run's stored classes."""
     config = run.config()
     moments = run.path / SPECTROGRAM_MOMENTS
-    classes = ()
-    if config.conditional:
-        if not (run.path / CLASSES).is_file():
-            raise ConfigError(f"{run.path} is a conditional run without {CLASSES}: it was never trained.")
-        classes = tuple(run.read_json(CLASSES))
+    classes = stored_classes(run) if config.conditional else ()
     return create(config, SpectrogramCodec.load(moments) if moments.is_file() else None, classes)
 
 
