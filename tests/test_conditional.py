@@ -96,6 +96,7 @@ def test_a_conditional_run_stores_its_classes_resumes_and_generates_by_class(mod
     np.testing.assert_array_equal(clips, train.generate(gan, state, 4, classes=int(classes[1])))
     assert clips.shape == (4, cfg.clip_samples)
     assert train.preview_titles(gan)[:2] == [f"z0: {classes[0]}", f"z1: {classes[1]}"]
+    assert train.clip_titles(gan, len(classes) + 1)[-1] == f"sample {len(classes)}: {classes[0]}"
     # parameter counts from the dataset before training, or from the run folder after it, agree;
     # the classes add a one-hot input row per class to G's first layer and an embedding to D
     counts = train.summary(cfg, data.load_dataset(cfg))

@@ -377,11 +377,16 @@ def prepare_classes(
     return classes, index
 
 
+def clip_titles(gan: GAN, n: int, prefix: str = "sample ") -> list[str]:
+    """``sample 0``, ``sample 1``, ... for ``n`` clips made with the default classes (every class in
+    turn), each with the class asked for when the run is conditional."""
+    labels = gan.class_labels(n)
+    return [f"{prefix}{i}" if labels is None else f"{prefix}{i}: {gan.classes[labels[i]]}" for i in range(n)]
+
+
 def preview_titles(gan: GAN, step: int | None = None) -> list[str]:
     """``z0``, ``z1``, ... for the fixed preview latents, with the class asked for when conditional."""
-    n = gan.config.n_previews
-    labels = gan.class_labels(n)
-    titles = [f"z{i}" if labels is None else f"z{i}: {gan.classes[labels[i]]}" for i in range(n)]
+    titles = clip_titles(gan, gan.config.n_previews, prefix="z")
     return titles if step is None else [f"step {step}, {t}" for t in titles]
 
 
