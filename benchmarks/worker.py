@@ -73,6 +73,8 @@ class JaxSide:
     def __init__(self):
         import jax
 
+        import audiogan  # noqa: F401  (before JAX starts: its XLA:CPU flags, audiogan.xla_flags)
+
         self.jax = jax
 
     def peak(self) -> dict:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import itertools
+import os
 import re
 
 import jax
@@ -13,6 +14,7 @@ import pytest
 from flax import nnx
 from jax import lax
 
+from audiogan import xla_flags
 from audiogan.models import conv, wavegan
 
 OUT_RTOL = 1e-5  # largest |difference| relative to the largest |value|
@@ -164,10 +166,11 @@ def _conv_kinds(jaxpr) -> set:
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
 def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeypatch):
-    """To the gradient penalty's second derivative, the polyphase form's convolutions are all 1-D stride-1
+    """To the gradient penalty's second derivative, the polyphase form's convolutions are all stride-1
     correlations in XLA's canonical layout (the kernel gradient too, with channels as batch), nothing
-    strided or dilated: left to autodiff, the second derivative became convolutions windowed over the
-    whole signal, which XLA:CPU ran 100x slower."""
+    dilated: left to autodiff, the second derivative became convolutions windowed over the whole signal,
+    which XLA:CPU ran 100x slower. The one strided convolution is conv2d's forward pass itself, XLA's own
+    (Eigen runs it as fast as PyTorch), whose derivatives are the polyphase form's."""
     monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
@@ -177,8 +180,12 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
                              *_inputs(x_shape, k_shape, (1,))[:2])
     x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
     kinds = _conv_kinds(jax.make_jaxpr(_derivatives(op, 2 if two_d else 4, "SAME", "polyphase"))(x, w, r).jaxpr)
-    assert {k[0] for k in kinds} == {str(lax.conv_dimension_numbers((1, 1, 1), (1, 1, 1), ("NWC", "WIO", "NWC")))}
-    assert all(k[1:] == ((1,), (1,), (1,)) for k in kinds), kinds  # 2-D ones run as 1-D ones too
+    n = 2 if two_d else 1
+    layout = ("NHWC", "HWIO", "NHWC") if two_d else ("NWC", "WIO", "NWC")
+    assert {k[0] for k in kinds} == {str(lax.conv_dimension_numbers((1,) * (n + 2), (1,) * (n + 2), layout))}
+    assert all(k[2:] == ((1,) * n, (1,) * n) for k in kinds), kinds  # nothing dilated
+    strided = {k[1] for k in kinds} - {(1,) * n}
+    assert strided == ({(2, 2)} if op is conv.conv2d else set()), kinds
 
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv2d_transpose])
@@ -198,9 +205,9 @@ def test_polyphase_gradients_compile_to_canonical_convolutions_inside_a_loop(op,
             return w - 0.1 * jax.grad(lambda w: jnp.sum(op(x, w, stride, "SAME", form="polyphase") ** 2))(w)
         return jax.lax.fori_loop(0, 3, body, w)
 
-    hlo = jax.jit(updates).lower(w, x).compile().as_text()
+    hlo = jax.jit(updates, compiler_options=conv.compiler_options()).lower(w, x).compile().as_text()
     labels = re.findall(r"convolution\(.*?dim_labels=([^,\s]+)", hlo)
-    assert labels and set(labels) == {"b0f_0io->b0f"}, labels
+    assert labels and set(labels) == {"b01f_01io->b01f" if two_d else "b0f_0io->b0f"}, labels
 
 
 def test_matmul_form_has_no_convolution_gather_or_scatter():
@@ -295,3 +302,73 @@ def test_rematerialised_patches_are_not_kept_for_the_backward_pass(monkeypatch):
     x, w, r = _inputs((3, 64, 3), (25, 3, 4), (3, 16, 4))  # another shape: JAX caches traces by shape
     text = str(jax.make_jaxpr(grad)(x, w))
     assert "remat" not in text and "checkpoint" not in text
+
+
+# ---- XLA:CPU: every convolution through Eigen ----------------------------------------------------------------
+
+_CONV_2D = ("NHWC", "HWIO", "NHWC")
+
+
+def _ynn_lines(compiled_text: str) -> list[str]:
+    """The compiled program's instructions handed to YNNPACK."""
+    return [line for line in compiled_text.splitlines() if '"kind":"__ynn_fusion"' in line]
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU setting")
+def test_compiler_options_send_2d_convolutions_to_eigen_not_ynnpack():
+    """XLA:CPU's default hands SpecGAN-sized 2-D convolutions to YNNPACK (5-10x slower there); under
+    ``conv.compiler_options()`` the same convolution is Eigen's. Both halves are checked, so the test also
+    says when a new jaxlib stops needing (or stops honouring) the option."""
+    x, w = jnp.zeros((2, 34, 34, 64)), jnp.zeros((3, 3, 64, 32))
+
+    def f(x, w):
+        return lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=_CONV_2D)
+
+    default = {"xla_cpu_experimental_ynn_fusion_type": ",".join(
+        f"LIBRARY_FUSION_TYPE_{t}" for t in ("INDIVIDUAL_DOT", "REDUCE", "INDIVIDUAL_CONVOLUTION"))}
+    assert _ynn_lines(jax.jit(f).lower(x, w).compile(compiler_options=default).as_text())
+    ours = jax.jit(f, compiler_options=conv.compiler_options()).lower(x, w).compile().as_text()
+    assert not _ynn_lines(ours) and "convolution(" in ours
+    assert conv.compiler_options() == {xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES}
+
+
+def test_xla_flags_request_appends_once_and_leaves_a_users_setting():
+    env = {}
+    assert xla_flags.request(env) and env["XLA_FLAGS"] == f"--{xla_flags.OPTION}={xla_flags.YNN_FUSION_TYPES}"
+    assert not xla_flags.request(env)  # asked once
+    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
+    assert xla_flags.request(env)
+    assert env["XLA_FLAGS"].split() == [
+        "--xla_force_host_platform_device_count=8", f"--{xla_flags.OPTION}={xla_flags.YNN_FUSION_TYPES}"]
+    users = {"XLA_FLAGS": f"--{xla_flags.OPTION}="}  # the user's own choice wins
+    assert not xla_flags.request(users) and users["XLA_FLAGS"] == f"--{xla_flags.OPTION}="
+    off = {"AUDIOGAN_XLA_FLAGS": "0"}
+    assert not xla_flags.request(off) and "XLA_FLAGS" not in off
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU setting")
+def test_import_audiogan_before_jax_starts_sends_every_2d_convolution_to_eigen():
+    """A user's own ``jax.jit`` (no compiler options) gets Eigen's 2-D convolutions too, when audiogan was
+    imported before JAX started its backend: a fresh process."""
+    import subprocess
+    import sys
+
+    code = (
+        "import audiogan, jax, jax.numpy as jnp\n"
+        "from jax import lax\n"
+        "x, w = jnp.zeros((2, 34, 34, 64)), jnp.zeros((3, 3, 64, 32))\n"
+        "f = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))\n"
+        "print(jax.jit(f).lower(x, w).compile().as_text().count('__ynn_fusion'))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "AUDIOGAN_XLA_FLAGS")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.split()[-1] == "0"
+    env["AUDIOGAN_XLA_FLAGS"] = "0"  # asked for nothing: XLA's default, YNNPACK
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and int(out.stdout.split()[-1]) > 0, out.stderr[-2000:]
+    late = "import jax, jax.numpy as jnp\njnp.zeros(1).block_until_ready()\n" + code  # JAX started first
+    out = subprocess.run([sys.executable, "-c", late], env={k: v for k, v in env.items() if k != "AUDIOGAN_XLA_FLAGS"},
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and int(out.stdout.split()[-1]) > 0, out.stderr[-2000:]
+    assert "JAX started before audiogan was imported" in out.stderr and "Import audiogan before" in out.stderr

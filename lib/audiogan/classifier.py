@@ -223,7 +223,7 @@ class Classifier:
             feats = net.embed(mel_bft)
             return jax.nn.softmax(net.out(feats)), feats
 
-        self._apply = jax.jit(apply)
+        self._apply = conv.jit(apply)
         self._state = state
 
     @property
@@ -338,7 +338,7 @@ def train_classifier(
         logits = nnx.merge(graphdef, params)(x_bft)
         return optax.softmax_cross_entropy_with_integer_labels(logits, y_b).mean()
 
-    @jax.jit
+    @conv.jit
     def step(params, opt_state, x_bft, y_b, key):
         x_bft = augment(key, x_bft, settings)
         loss, grads = jax.value_and_grad(loss_fn)(params, x_bft, y_b)

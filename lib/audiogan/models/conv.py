@@ -72,6 +72,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from audiogan import xla_flags
+
 FORMS = ("auto", "lax", "matmul", "polyphase")
 POLYPHASE_ROWS_PER_COLUMN = float(os.environ.get("AUDIOGAN_POLYPHASE_ROWS", "4"))
 LONG_KERNEL = 64  # 1-D kernels at least this long compute ~K / stride outputs per matrix row
@@ -86,6 +88,29 @@ def _check_form(form: str, source: str) -> str:
 FORM = _check_form(os.environ.get("AUDIOGAN_CONV_FORM", "auto"), "AUDIOGAN_CONV_FORM")
 # Recompute the matmul form's patches in the backward pass rather than keep them (see _rematerialised).
 REMAT = os.environ.get("AUDIOGAN_CONV_REMAT", "1") != "0"
+
+
+def compiler_options() -> dict[str, str]:
+    """Options for ``jax.jit(..., compiler_options=...)`` of code that runs these convolutions: on CPU, every
+    convolution through Eigen (:mod:`audiogan.xla_flags`); elsewhere none. Pass them when jitting the models
+    yourself if JAX started before ``import audiogan``."""
+    return {xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES} if jax.default_backend() == "cpu" else {}
+
+
+def jit(fun, **kwargs):
+    """``jax.jit(fun, **kwargs)``, with :func:`compiler_options` where it is compiled on its own (called
+    on arrays; JAX takes options at the top level only: inside another trace it is inlined there)."""
+    jitted = {}
+
+    @functools.wraps(fun)
+    def call(*args, **kw):
+        top = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((args, kw)))
+        if top not in jitted:
+            jitted[top] = jax.jit(fun, compiler_options=compiler_options() if top else None, **kwargs)
+        return jitted[top](*args, **kw)
+
+    return call
+
 
 Padding1d = str | tuple[int, int]
 Padding2d = str | Sequence[tuple[int, int]]
@@ -332,37 +357,26 @@ def polyphase_product(n_rows: int, n_cols: int, rows_per_column: float | None = 
 
 
 def _native_corr(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O) from XLA's 1-D convolution.
-
-    XLA:CPU runs its 1-D convolutions fast and its 2-D ones (through YNNPACK) several times slower
-    (SpecGAN's shapes, 2 cores: 18 ms against 2.4 ms). So in 2-D one 1-D correlation along W gives every
-    kernel row's output at once, (B, H, W', T_h * O) with the kernel (T_w, C, T_h * O), and output row h
-    sums row h + i of kernel row i's block.
-    """
-    if x.ndim == 3:
-        return lax.conv_general_dilated(x, w, (1,), "VALID", dimension_numbers=_DIMS_1D)
-    (b, h, wd, c), (t_h, t_w, _, o) = x.shape, w.shape
-    z = _native_corr(x.reshape(b * h, wd, c), w.transpose(1, 2, 0, 3).reshape(t_w, c, t_h * o))
-    z = z.reshape(b, h, z.shape[1], t_h, o)
-    h_out = h - t_h + 1
-    return sum((z[:, i : i + h_out, :, i] for i in range(1, t_h)), z[:, :h_out, :, 0])
+    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O): XLA's own convolution, which XLA:CPU
+    runs with Eigen in 1-D and, under :func:`compiler_options`, in 2-D too."""
+    dims = _DIMS_1D if x.ndim == 3 else _DIMS_2D
+    return lax.conv_general_dilated(x, w, (1,) * (x.ndim - 2), "VALID", dimension_numbers=dims)
 
 
 def _native_kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
-    """sum over batch and positions q of x[q + t] g[q]^T, (*T, C, O): XLA's 1-D kernel gradient (in 2-D,
-    one for all kernel rows, along W, with g shifted down by each kernel row's offset in its own block)."""
-    if x.ndim == 3:  # written in XLA's canonical layout (channels as batch, batch as features), not as
-        # autodiff's transpose of the correlation: XLA:CPU canonicalises that one inside loops, where the
-        # step's critic updates run, only to a naive emitted loop, 40x slower than the Eigen convolution
-        dw = jax.lax.conv_general_dilated(
-            x.transpose(2, 1, 0), g.transpose(1, 0, 2), (1,), "VALID", dimension_numbers=_DIMS_1D
-        )
-        return dw.transpose(1, 0, 2)
-    (b, h, wd, c), (_, h_out, w_out, o) = x.shape, g.shape
-    t_h = h - h_out + 1  # kernel row i pairs x's row h + i with g's row h: g moved down i rows, rows stacked
-    g_all = jnp.stack([_pad(g, [(i, t_h - 1 - i), (0, 0)]) for i in range(t_h)], axis=-2)
-    dw = _native_kernel_grad(x.reshape(b * h, wd, c), g_all.reshape(b * h, w_out, t_h * o))  # (T_w, C, T_h * O)
-    return dw.reshape(dw.shape[0], c, t_h, o).transpose(2, 0, 1, 3)
+    """sum over batch and positions q of x[q + t] g[q]^T, (*T, C, O): XLA's kernel-gradient convolution.
+
+    Written in XLA's canonical layout (channels as batch, batch as features), not as autodiff's transpose
+    of the correlation: XLA:CPU canonicalises that one inside loops, where the step's critic updates run,
+    only to a naive emitted loop, 40x slower than the Eigen convolution.
+    """
+    n = x.ndim - 2
+    spatial = tuple(range(1, n + 1))
+    dw = lax.conv_general_dilated(
+        x.transpose(n + 1, *spatial, 0), g.transpose(*spatial, 0, n + 1), (1,) * n, "VALID",
+        dimension_numbers=_DIMS_1D if n == 1 else _DIMS_2D,
+    )  # (C, *T, O)
+    return dw.transpose(*spatial, 0, n + 1)
 
 
 @jax.custom_vjp
@@ -440,6 +454,39 @@ def _conv_polyphase_impl(
     return _patch_matmul(x_blk, taps, (1,) * n, n_out, w_blk.reshape(-1, c_out))
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def _native_forward(x, w, strides, pads, rows_per_column):
+    """A strided 2-D convolution: XLA's own in the forward pass (Eigen runs it as fast as PyTorch at
+    SpecGAN's shapes: 9.4 against 9.3 ms for 64 x 64 x 64 x 16 -> 32 channels), and the polyphase form's
+    derivatives (:func:`_conv_polyphase_impl`, stride-1 correlations), because XLA's own derivatives of a
+    strided convolution (dilated windows) run 10-40x slower."""
+    return lax.conv_general_dilated(x, w, strides, pads, dimension_numbers=_DIMS_2D)
+
+
+def _native_forward_fwd(x, w, strides, pads, rows_per_column):
+    return _native_forward(x, w, strides, pads, rows_per_column), (x, w)
+
+
+def _native_forward_bwd(strides, pads, rows_per_column, res, g):
+    x, w = res  # the polyphase forward is traced for its residuals only: XLA drops its unused output
+    _, vjp = jax.vjp(functools.partial(_conv_polyphase_impl, strides=strides, pads=pads,
+                                       rows_per_column=rows_per_column), x, w)
+    return vjp(g)
+
+
+_native_forward.defvjp(_native_forward_fwd, _native_forward_bwd)
+
+
+def _conv2d_polyphase_impl(
+    x: jax.Array, w: jax.Array, strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], rows_per_column: float
+) -> jax.Array:
+    """:func:`conv2d` in the polyphase form: strided, XLA's forward with polyphase derivatives
+    (:func:`_native_forward`); stride 1, the stride-1 correlation."""
+    if all(s == 1 for s in strides):
+        return _conv_polyphase_impl(x, w, strides, pads, rows_per_column)
+    return _native_forward(x, w, strides, pads, rows_per_column)
+
+
 def _stuffed_conv_polyphase_impl(
     x: jax.Array,
     w: jax.Array,
@@ -459,7 +506,7 @@ def _rematerialised(impl, static_argnames: tuple[str, ...]):
     times the size of its layer's input, and storing them for the gradient penalty's second derivative
     and every critic update is what made the matmul form's memory grow (``REMAT``)."""
 
-    @functools.partial(jax.jit, static_argnames=(*static_argnames, "remat"))
+    @functools.partial(jit, static_argnames=(*static_argnames, "remat"))
     def jitted(x, w, remat, **static):
         if not remat:
             return impl(x, w, **static)
@@ -476,8 +523,9 @@ _conv_matmul = _rematerialised(_conv_matmul_impl, ("strides", "pads"))
 _conv1d_blocked = _rematerialised(_conv1d_blocked_impl, ("stride", "pads", "per_block"))
 _stuffed_conv_matmul = _rematerialised(_stuffed_conv_matmul_impl, ("strides", "pads", "transpose_kernel"))
 # The module's POLYPHASE_ROWS_PER_COLUMN is passed in as a static argument: changing it retraces.
-_conv_polyphase = jax.jit(_conv_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
-_stuffed_conv_polyphase = jax.jit(
+_conv_polyphase = jit(_conv_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
+_conv2d_polyphase = jit(_conv2d_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
+_stuffed_conv_polyphase = jit(
     _stuffed_conv_polyphase_impl, static_argnames=("strides", "pads", "transpose_kernel", "rows_per_column")
 )
 
@@ -553,7 +601,7 @@ def conv2d(
     if resolve_form(form) == "lax":
         return lax.conv_general_dilated(x_bhwc, kernel_hwio, strides, pads, dimension_numbers=_DIMS_2D)
     if resolve_form(form) == "polyphase":
-        return _conv_polyphase(
+        return _conv2d_polyphase(
             x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), rows_per_column=POLYPHASE_ROWS_PER_COLUMN
         )
     return _conv_matmul(x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads))

@@ -1,0 +1,53 @@
+"""The XLA:CPU setting audiogan asks for: every convolution through Eigen.
+
+XLA:CPU picks a library per operation (``DebugOptions.xla_cpu_experimental_ynn_fusion_type``): by default
+YNNPACK for dots, reductions and 2-D convolutions (``INDIVIDUAL_CONVOLUTION``). At SpecGAN's shapes on 2
+cores YNNPACK's 2-D convolutions run 5-10x slower than Eigen's (a 3 x 3 stride-1 correlation of 64 x 34 x
+34 x 64 to 32 channels: 109 ms against 11 ms); without that type, convolutions go to Eigen, and dots and
+reductions keep YNNPACK. 1-D convolutions were Eigen's already: the WaveGAN and classic GAN steps compile to
+the same programs either way.
+
+This module imports nothing from JAX: ``import audiogan`` calls :func:`request` before JAX starts its
+backend (XLA reads ``XLA_FLAGS`` then, and never again), so that the setting holds for every function
+compiled in the process, the training step included. Where JAX had started first, :func:`warn_if_late`
+says so and how to mend it; the convolution module's own compiled functions pass the setting as compiler
+options (:func:`audiogan.models.conv.compiler_options`) and get it either way.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+
+YNN_FUSION_TYPES = "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"
+OPTION = "xla_cpu_experimental_ynn_fusion_type"
+
+
+def request(environ: dict | None = None) -> bool:
+    """Append ``--{OPTION}={YNN_FUSION_TYPES}`` to ``XLA_FLAGS`` unless the user set that flag already or
+    ``AUDIOGAN_XLA_FLAGS=0``; True if it was appended. Read by JAX when its backend starts, not after."""
+    environ = os.environ if environ is None else environ
+    flags = environ.get("XLA_FLAGS", "")
+    if environ.get("AUDIOGAN_XLA_FLAGS", "1") == "0" or OPTION in flags:
+        return False
+    environ["XLA_FLAGS"] = f"{flags} --{OPTION}={YNN_FUSION_TYPES}".strip()
+    return True
+
+
+def warn_if_late() -> bool:
+    """Warn (and return True) when :func:`request` came after JAX had started its backend: then it has no
+    effect on the functions compiled in this process, and SpecGAN's 2-D convolutions run 5-10x slower."""
+    jax = sys.modules.get("jax")
+    try:
+        started = jax is not None and jax._src.xla_bridge.backends_are_initialized()
+    except AttributeError:  # another JAX: cannot tell
+        return False
+    if started:
+        warnings.warn(
+            "JAX started before audiogan was imported, so XLA:CPU keeps handing 2-D convolutions to YNNPACK "
+            "(5-10x slower for SpecGAN on CPU). Import audiogan before running any JAX code, or set "
+            f"XLA_FLAGS='--{OPTION}={YNN_FUSION_TYPES}' before starting Python.",
+            stacklevel=3,
+        )
+    return started
