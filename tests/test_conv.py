@@ -166,11 +166,12 @@ def _conv_kinds(jaxpr) -> set:
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
 def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeypatch):
-    """To the gradient penalty's second derivative, the polyphase form's convolutions are all stride-1
-    correlations in XLA's canonical layout (the kernel gradient too, with channels as batch), nothing
-    dilated: left to autodiff, the second derivative became convolutions windowed over the whole signal,
-    which XLA:CPU ran 100x slower. The one strided convolution is conv2d's forward pass itself, XLA's own
-    (Eigen runs it as fast as PyTorch), whose derivatives are the polyphase form's."""
+    """To the gradient penalty's second derivative, the polyphase form's convolutions are in XLA's canonical
+    layout (the kernel gradient too, with channels as batch) and none dilates its input: left to autodiff,
+    the derivatives of strided convolutions dilate the input, and the second derivative became convolutions
+    windowed over the whole signal, both 10-100x slower on XLA:CPU. All are stride-1 correlations, except
+    for conv2d's own three (conv._strided_forward): its forward pass, XLA's strided convolution, and its
+    kernel gradient, XLA's convolution with the window dilated by the stride; both run as fast as PyTorch's."""
     monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
@@ -182,20 +183,23 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
     kinds = _conv_kinds(jax.make_jaxpr(_derivatives(op, 2 if two_d else 4, "SAME", "polyphase"))(x, w, r).jaxpr)
     n = 2 if two_d else 1
     layout = ("NHWC", "HWIO", "NHWC") if two_d else ("NWC", "WIO", "NWC")
+    one = (1,) * n
     assert {k[0] for k in kinds} == {str(lax.conv_dimension_numbers((1,) * (n + 2), (1,) * (n + 2), layout))}
-    assert all(k[2:] == ((1,) * n, (1,) * n) for k in kinds), kinds  # nothing dilated
-    strided = {k[1] for k in kinds} - {(1,) * n}
-    assert strided == ({(2, 2)} if op is conv.conv2d else set()), kinds
+    assert {k[2] for k in kinds} == {one}, kinds  # no input dilated
+    if op is conv.conv2d:
+        assert {k[1:] for k in kinds} == {(one, one, one), ((2, 2), one, one), (one, one, (2, 2))}, kinds
+    else:
+        assert {k[1:] for k in kinds} == {(one, one, one)}, kinds
 
 
-@pytest.mark.parametrize("op", [conv.conv1d, conv.conv2d_transpose])
+@pytest.mark.parametrize("op", [conv.conv1d, conv.conv2d, conv.conv2d_transpose])
 def test_polyphase_gradients_compile_to_canonical_convolutions_inside_a_loop(op, monkeypatch):
     """The critic updates run in a loop (``lax.fori_loop``). There XLA:CPU compiled a kernel gradient
     written as autodiff's transpose of the correlation to a naive emitted loop (dim_labels f0b_i0o->0bf),
     which made a WaveGAN step 40x slower: every compiled convolution must be in the layout XLA runs
     through Eigen, batch-spatial-feature."""
     monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
-    two_d = op is conv.conv2d_transpose
+    two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 8, 6, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
     stride = 2 if two_d else 4
     x, w, _ = _inputs(x_shape, k_shape, (1,))
