@@ -38,6 +38,8 @@ CASES = [
     ("conv2d_transpose k5 s2", conv.conv2d_transpose, (2, 8, 8, 3), (5, 5, 3, 2), 2, "SAME"),  # 3|2: 8 -> 16
     ("conv2d_transpose k5 s2 odd", conv.conv2d_transpose, (2, 5, 6, 2), (5, 5, 2, 3), 2, "SAME"),
     ("conv2d_transpose k5 s21 explicit", conv.conv2d_transpose, (2, 4, 6, 2), (5, 5, 2, 3), (2, 1), [(4, 2), (1, 3)]),
+    # a padding wider than the kernel: no strided convolution has it as its adjoint (the phase kernel's path)
+    ("conv2d_transpose k5 s2 wide pads", conv.conv2d_transpose, (2, 4, 5, 2), (5, 5, 2, 3), 2, [(1, 6), (2, 0)]),
 ]
 
 
@@ -170,8 +172,9 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
     layout (the kernel gradient too, with channels as batch) and none dilates its input: left to autodiff,
     the derivatives of strided convolutions dilate the input, and the second derivative became convolutions
     windowed over the whole signal, both 10-100x slower on XLA:CPU. All are stride-1 correlations, except
-    for conv2d's own three (conv._strided_forward): its forward pass, XLA's strided convolution, and its
-    kernel gradient, XLA's convolution with the window dilated by the stride; both run as fast as PyTorch's."""
+    for the 2-D strided convolution's own three (conv._strided_forward, conv2d_transpose being its input
+    gradient): its forward pass, XLA's strided convolution, and its kernel gradient, XLA's convolution with
+    the window dilated by the stride; both run as fast as PyTorch's."""
     monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
@@ -186,7 +189,7 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
     one = (1,) * n
     assert {k[0] for k in kinds} == {str(lax.conv_dimension_numbers((1,) * (n + 2), (1,) * (n + 2), layout))}
     assert {k[2] for k in kinds} == {one}, kinds  # no input dilated
-    if op is conv.conv2d:
+    if two_d:  # conv2d_transpose is the input gradient of the strided convolution it is the adjoint of
         assert {k[1:] for k in kinds} == {(one, one, one), ((2, 2), one, one), (one, one, (2, 2))}, kinds
     else:
         assert {k[1:] for k in kinds} == {(one, one, one)}, kinds

@@ -558,6 +558,26 @@ def _stuffed_conv_polyphase_impl(
     return _stuffed_conv_impl(x, w, strides, pads, transpose_kernel, product=None, rows_per_column=rows_per_column)
 
 
+def _conv2d_transpose_polyphase_impl(
+    x: jax.Array, w: jax.Array, strides: tuple[int, ...], pads: tuple[tuple[int, int], ...], rows_per_column: float
+) -> jax.Array:
+    """:func:`conv2d_transpose` in the polyphase form: the input gradient T of the strided convolution F
+    whose adjoint it is (:func:`_strided_forward`), so that its derivatives are F (XLA's strided forward)
+    and K (XLA's dilated kernel gradient) rather than stride-1 correlations of the phase kernel and their
+    layout copies. Output m reads stuffed input m + k - lo = s * q, i.e. F's tap K - 1 - k with F's padding
+    K - 1 - lo | K - 1 - hi, and F's kernel is w flipped with its channel axes swapped. Paddings that give
+    F a negative padding or an unread remainder take the phase-kernel correlation instead."""
+    kernel, sizes = w.shape[:2], x.shape[1:3]
+    n_out = tuple((n - 1) * s + 1 + lo + hi - k + 1
+                  for n, s, (lo, hi), k in zip(sizes, strides, pads, kernel, strict=True))
+    f_pads = tuple((k - 1 - lo, k - 1 - hi) for k, (lo, hi) in zip(kernel, pads, strict=True))
+    if all(pl >= 0 and ph >= 0 and (m + pl + ph - k) % s == 0 and (m + pl + ph - k) // s + 1 == n
+           for (pl, ph), m, k, s, n in zip(f_pads, n_out, kernel, strides, sizes, strict=True)):
+        w_f = jnp.swapaxes(jnp.flip(w, (0, 1)), 2, 3)
+        return _strided_input_grad(x, w_f, _Strided(strides, f_pads, kernel, n_out, rows_per_column))
+    return _stuffed_conv_impl(x, w, strides, pads, False, product=None, rows_per_column=rows_per_column)
+
+
 def _rematerialised(impl, static_argnames: tuple[str, ...]):
     """``impl`` jitted (static arguments by name), its patches recomputed from the input when a derivative
     needs them (``jax.checkpoint``) instead of stored: a patch matrix is ``T * P / stride`` (7 for WaveGAN)
@@ -583,6 +603,9 @@ _stuffed_conv_matmul = _rematerialised(_stuffed_conv_matmul_impl, ("strides", "p
 # The module's POLYPHASE_ROWS_PER_COLUMN is passed in as a static argument: changing it retraces.
 _conv_polyphase = jit(_conv_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
 _conv2d_polyphase = jit(_conv2d_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column"))
+_conv2d_transpose_polyphase = jit(
+    _conv2d_transpose_polyphase_impl, static_argnames=("strides", "pads", "rows_per_column")
+)
 _stuffed_conv_polyphase = jit(
     _stuffed_conv_polyphase_impl, static_argnames=("strides", "pads", "transpose_kernel", "rows_per_column")
 )
@@ -680,8 +703,7 @@ def conv2d_transpose(
     if resolve_form(form) == "lax":
         return lax.conv_transpose(x_bhwc, kernel_hwio, strides, pads, dimension_numbers=_DIMS_2D)
     if resolve_form(form) == "polyphase":
-        return _stuffed_conv_polyphase(
-            x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), transpose_kernel=False,
-            rows_per_column=POLYPHASE_ROWS_PER_COLUMN,
+        return _conv2d_transpose_polyphase(
+            x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), rows_per_column=POLYPHASE_ROWS_PER_COLUMN
         )
     return _stuffed_conv_matmul(x_bhwc, kernel_hwio, strides=strides, pads=tuple(pads), transpose_kernel=False)
