@@ -14,10 +14,15 @@ kernel, which XLA:CPU runs as fast as a matrix product:
   phases at once, interleaved by a reshape (7 taps for WaveGAN, 3 x 3 for SpecGAN). The phase kernel is
   built by pads, reshapes and reversals that move whole channel rows, so its gradient is as cheap;
 - the correlation's derivatives are routed by hand (``jax.custom_vjp``): to every order they are this
-  correlation again (with the kernel flipped) and its kernel gradient, both XLA 1-D convolutions. Left to
-  autodiff, the gradient penalty's second derivative became convolutions windowed over the whole signal,
-  100x slower. 2-D correlations run as 1-D ones too: XLA:CPU sends 2-D convolutions through YNNPACK,
-  several times slower at SpecGAN's shapes;
+  correlation again (with the kernel flipped) and its kernel gradient, both XLA convolutions in its
+  canonical layout. Left to autodiff, the gradient penalty's second derivative became convolutions
+  windowed over the whole signal, 100x slower;
+- 2-D (SpecGAN): the strided convolution is three operations whose derivatives are each other
+  (:func:`_strided_forward`): XLA's own strided forward pass and its kernel gradient (the window dilated
+  by the stride), which Eigen runs as fast as PyTorch, and the polyphase input gradient; the transposed
+  convolution is that input gradient. 2-D convolutions need XLA:CPU's Eigen, not YNNPACK, its default
+  for them and 5-10x slower at SpecGAN's shapes: ``import audiogan`` asks for it (:mod:`audiogan.xla_flags`)
+  and the module's own compiled functions pass :func:`compiler_options`;
 - per layer, where the kernel outweighs the activations (few positions, many channels: the last
   discriminator and first generator layers at d=64) the product is patches times one weight matrix
   instead (:func:`polyphase_product`), whose patches are small there and whose kernel needs no copies.
@@ -118,7 +123,7 @@ Padding2d = str | Sequence[tuple[int, int]]
 
 
 def resolve_form(form: str | None = None) -> str:
-    """The form a call uses: ``form``, else the module's ``FORM``; "auto" is "matmul" on CPU and GPU
+    """The form a call uses: ``form``, else the module's ``FORM``; "auto" is "polyphase" on CPU, "matmul" on GPU
     (measured faster there), "lax" on TPU (not measured)."""
     form = _check_form(FORM if form is None else form, "form")
     if form == "auto":
