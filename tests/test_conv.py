@@ -233,7 +233,7 @@ def test_matmul_form_has_no_convolution_gather_or_scatter():
 
 def test_form_resolution_and_overrides(monkeypatch):
     monkeypatch.setattr(conv, "FORM", "auto")
-    assert conv.resolve_form() == {"cpu": "polyphase", "gpu": "matmul"}.get(jax.default_backend(), "lax")
+    assert conv.resolve_form() == ("lax" if jax.default_backend() == "tpu" else "polyphase")
     assert conv.resolve_form("lax") == "lax" and conv.resolve_form("matmul") == "matmul"
     with conv.use_form("lax"):
         assert conv.FORM == "lax" and conv.resolve_form() == "lax" and conv.resolve_form("matmul") == "matmul"

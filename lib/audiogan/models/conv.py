@@ -42,9 +42,11 @@ concatenation, whose derivatives of every order are again slices, pads and matri
 
 The "lax" form is ``lax.conv_general_dilated`` / ``lax.conv_transpose``: the native convolution.
 ``FORM`` picks the form: "auto" (the default) is "polyphase" on CPU (WaveGAN WGAN-GP step at d=16,
-batch 16 on 2 cores: lax 2.27 s, matmul 0.33 s, polyphase 0.21 s; benchmarks/README.md), "matmul" on
-GPU (measured 5.7x faster than lax on an H100 for WaveGAN d=64 batch 64 5:1, 1.9x for SpecGAN; the
-polyphase form is not measured there yet), and "lax" on TPU, not measured; the environment variable
+batch 16 on 2 cores: lax 2.27 s, matmul 0.33 s, polyphase 0.21 s) and on GPU (one H100, d=64 batch 64
+5:1, float32, side by side: WaveGAN polyphase 48 ms, matmul 63 ms; SpecGAN 55 and 81 ms; lax took 345
+and 147 ms in an earlier session; at d=16 batch 16 1:1, where kernel launches dominate, matmul's 1.8 ms
+beat polyphase's 3.7; benchmarks/README.md),
+and "lax" on TPU, not measured; the environment variable
 ``AUDIOGAN_CONV_FORM=lax|matmul|polyphase|auto`` sets it at import, :func:`use_form` for a block of
 code, and every function takes ``form=``. The form is read when a function is traced: a function
 jitted under one form keeps it.
@@ -123,12 +125,12 @@ Padding2d = str | Sequence[tuple[int, int]]
 
 
 def resolve_form(form: str | None = None) -> str:
-    """The form a call uses: ``form``, else the module's ``FORM``; "auto" is "polyphase" on CPU, "matmul" on GPU
-    (measured faster there), "lax" on TPU (not measured)."""
+    """The form a call uses: ``form``, else the module's ``FORM``; "auto" is "polyphase" on CPU and GPU (measured
+    fastest there), "lax" on TPU (not measured)."""
     form = _check_form(FORM if form is None else form, "form")
     if form == "auto":
         backend = jax.default_backend()
-        return "polyphase" if backend == "cpu" else "lax" if backend == "tpu" else "matmul"
+        return "lax" if backend == "tpu" else "polyphase"
     return form
 
 
