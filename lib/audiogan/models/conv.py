@@ -321,7 +321,7 @@ def _stuffed_conv_impl(
     d_max = [(s - 1 + k - 1 - lo) // s for s, (lo, _), k in zip(strides, pads, kernel, strict=True)]
     taps = [hi - lo + 1 for lo, hi in zip(d_min, d_max, strict=True)]
     # Rows q read inputs q + d_min .. q + d_max: pad (or crop) the input to exactly that range.
-    xp = _pad(x, [(-lo, q - 1 + hi - (sz - 1)) for lo, hi, q, sz in zip(d_min, d_max, rows, sizes, strict=True)])
+    x_pads = [(-lo, q - 1 + hi - (sz - 1)) for lo, hi, q, sz in zip(d_min, d_max, rows, sizes, strict=True)]
 
     # Phase r, tap t of axis i reads kernel tap s * (d_min + t) - r + pad_lo: the kernel padded (or cropped)
     # to the s * T taps from s * d_min - (s - 1) + pad_lo, cut into (T, s) and reversed along s. Pads,
@@ -338,13 +338,13 @@ def _stuffed_conv_impl(
     product = product or polyphase_product(b * math.prod(rows), n_cols, rows_per_column)
     if product == "matmul" and transpose_kernel:  # the matrix transposed, (s * C_out, T * C_in): rows of C_in move
         w_nk = w_ts.transpose(*s_axes, a, *t_axes, c).reshape(n_cols, math.prod(taps) * c_in)
-        y = _patch_matmul(xp, taps, (1,) * n, rows, w_nk, transposed=True)
+        y = _patch_matmul(_pad(x, x_pads), taps, (1,) * n, rows, w_nk, transposed=True)
     else:
         w_io = w_ts.transpose(*t_axes, c, *s_axes, a) if transpose_kernel else w_ts.transpose(*t_axes, a, *s_axes, c)
         if product == "conv":
-            y = _stride1_conv(xp, w_io.reshape(*taps, c_in, n_cols))
+            y = _corr(x, w_io.reshape(*taps, c_in, n_cols), x_pads)
         else:
-            y = _patch_matmul(xp, taps, (1,) * n, rows, w_io.reshape(math.prod(taps) * c_in, n_cols))
+            y = _patch_matmul(_pad(x, x_pads), taps, (1,) * n, rows, w_io.reshape(math.prod(taps) * c_in, n_cols))
     y = y.reshape(b, *rows, *strides, c_out)
     if n > 1:  # interleave: (B, Q_1..Q_n, s_1..s_n, C) -> (B, Q_1, s_1, .., Q_n, s_n, C)
         y = y.transpose(0, *itertools.chain.from_iterable((1 + i, 1 + n + i) for i in range(n)), 2 * n + 1)
@@ -364,15 +364,19 @@ def polyphase_product(n_rows: int, n_cols: int, rows_per_column: float | None = 
     return "conv" if n_rows >= rows_per_column * n_cols else "matmul"
 
 
-def _native_corr(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O): XLA's own convolution, which XLA:CPU
-    runs with Eigen in 1-D and, under :func:`compiler_options`, in 2-D too."""
+Pads = tuple[tuple[int, int], ...]
+
+
+def _native_corr(x: jax.Array, w: jax.Array, pads: Pads) -> jax.Array:
+    """The stride-1 correlation of (B, *S, C), zero-padded by ``pads`` (>= 0), with (*T, C, O): XLA's own
+    convolution, which XLA:CPU runs with Eigen in 1-D and, under :func:`compiler_options`, in 2-D too. The
+    padding is the convolution's own, not a padded copy of the input."""
     dims = _DIMS_1D if x.ndim == 3 else _DIMS_2D
-    return lax.conv_general_dilated(x, w, (1,) * (x.ndim - 2), "VALID", dimension_numbers=dims)
+    return lax.conv_general_dilated(x, w, (1,) * (x.ndim - 2), pads, dimension_numbers=dims)
 
 
-def _native_kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
-    """sum over batch and positions q of x[q + t] g[q]^T, (*T, C, O): XLA's kernel-gradient convolution.
+def _native_kernel_grad(x: jax.Array, g: jax.Array, pads: Pads) -> jax.Array:
+    """sum over batch and positions q of x_padded[q + t] g[q]^T, (*T, C, O): XLA's kernel-gradient convolution.
 
     Written in XLA's canonical layout (channels as batch, batch as features), not as autodiff's transpose
     of the correlation: XLA:CPU canonicalises that one inside loops, where the step's critic updates run,
@@ -381,52 +385,62 @@ def _native_kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
     n = x.ndim - 2
     spatial = tuple(range(1, n + 1))
     dw = lax.conv_general_dilated(
-        x.transpose(n + 1, *spatial, 0), g.transpose(*spatial, 0, n + 1), (1,) * n, "VALID",
+        x.transpose(n + 1, *spatial, 0), g.transpose(*spatial, 0, n + 1), (1,) * n, pads,
         dimension_numbers=_DIMS_1D if n == 1 else _DIMS_2D,
     )  # (C, *T, O)
     return dw.transpose(*spatial, 0, n + 1)
 
 
-@jax.custom_vjp
-def _stride1_conv(x: jax.Array, w: jax.Array) -> jax.Array:
-    """The stride-1 'VALID' correlation of (B, *S, C) with (*T, C, O), as XLA's native convolution.
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _stride1_conv(x: jax.Array, w: jax.Array, pads: Pads) -> jax.Array:
+    """The stride-1 correlation of (B, *S, C), zero-padded by ``pads`` (each >= 0), with (*T, C, O), as
+    XLA's native convolution.
 
     Its derivatives are routed by hand (custom VJP) so that every order stays one of two forms XLA:CPU
     runs fast: this correlation, and the kernel gradient :func:`_kernel_grad`. Left to autodiff, the
     gradient penalty's second derivative becomes convolutions whose window is the whole signal, 100x slower.
     """
-    return _native_corr(x, w)
+    return _native_corr(x, w, pads)
 
 
-def _input_grad(g: jax.Array, w: jax.Array) -> jax.Array:
-    """d/dx of sum(g * corr(x, w)): the full correlation of g with the flipped, transposed kernel."""
+def _corr(x: jax.Array, w: jax.Array, pads: Sequence[tuple[int, int]]) -> jax.Array:
+    """:func:`_stride1_conv` of x padded by ``pads``, of any sign: the negative parts crop x first, the
+    positive parts are the convolution's own padding (no padded copy of the input)."""
+    crop = [(min(lo, 0), min(hi, 0)) for lo, hi in pads]
+    return _stride1_conv(_pad(x, crop), w, tuple((max(lo, 0), max(hi, 0)) for lo, hi in pads))
+
+
+def _input_grad(g: jax.Array, w: jax.Array, pads: Pads) -> jax.Array:
+    """d/dx of sum(g * corr(pad(x, pads), w)): the correlation of g, padded by T - 1 - pads, with the flipped,
+    transposed kernel."""
     n = g.ndim - 2
-    g_pad = _pad(g, [(t - 1, t - 1) for t in w.shape[:n]])
-    return _stride1_conv(g_pad, jnp.swapaxes(jnp.flip(w, tuple(range(n))), -1, -2))
+    full = [(t - 1 - lo, t - 1 - hi) for t, (lo, hi) in zip(w.shape[:n], pads, strict=True)]
+    return _corr(g, jnp.swapaxes(jnp.flip(w, tuple(range(n))), -1, -2), full)
 
 
-@jax.custom_vjp
-def _kernel_grad(x: jax.Array, g: jax.Array) -> jax.Array:
-    """d/dw of sum(g * corr(x, w)), (*T, C, O): sum over batch and positions q of x[q + t] g[q]^T."""
-    return _native_kernel_grad(x, g)
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _kernel_grad(x: jax.Array, g: jax.Array, pads: Pads) -> jax.Array:
+    """d/dw of sum(g * corr(pad(x, pads), w)), (*T, C, O): sum over batch and positions q of
+    x_padded[q + t] g[q]^T."""
+    return _native_kernel_grad(x, g, pads)
 
 
-def _stride1_conv_fwd(x, w):
-    return _stride1_conv(x, w), (x, w)
+def _stride1_conv_fwd(x, w, pads):
+    return _stride1_conv(x, w, pads), (x, w)
 
 
-def _stride1_conv_bwd(res, g):
+def _stride1_conv_bwd(pads, res, g):
     x, w = res
-    return _input_grad(g, w), _kernel_grad(x, g)
+    return _input_grad(g, w, pads), _kernel_grad(x, g, pads)
 
 
-def _kernel_grad_fwd(x, g):
-    return _kernel_grad(x, g), (x, g)
+def _kernel_grad_fwd(x, g, pads):
+    return _kernel_grad(x, g, pads), (x, g)
 
 
-def _kernel_grad_bwd(res, dw):
+def _kernel_grad_bwd(pads, res, dw):
     x, g = res
-    return _input_grad(g, dw), _stride1_conv(x, dw)
+    return _input_grad(g, dw, pads), _stride1_conv(x, dw, pads)
 
 
 _stride1_conv.defvjp(_stride1_conv_fwd, _stride1_conv_bwd)
@@ -443,23 +457,36 @@ def _conv_polyphase_impl(
     the same way, (*T, prod(s) * C, O).
     """
     n, b, c = x.ndim - 2, x.shape[0], x.shape[-1]
-    kernel, c_out = w.shape[:n], w.shape[-1]
-    xp = _pad(x, pads)
-    n_out = [(xp.shape[1 + i] - kernel[i]) // strides[i] + 1 for i in range(n)]
+    kernel, c_out, sizes = w.shape[:n], w.shape[-1], x.shape[1:-1]
+    n_out = [(sz + lo + hi - k) // s + 1 for sz, (lo, hi), k, s in zip(sizes, pads, kernel, strides, strict=True)]
     if all(s == 1 for s in strides):
-        return _stride1_conv(xp, w)
+        return _corr(x, w, pads)
     taps = [-(-k // s) for k, s in zip(kernel, strides, strict=True)]
     blocks = [o + t - 1 for o, t in zip(n_out, taps, strict=True)]
-    xp = _pad(xp, [(0, nb * s - sz) for nb, s, sz in zip(blocks, strides, xp.shape[1:-1], strict=True)])
-    x_blk = xp.reshape(b, *itertools.chain.from_iterable(zip(blocks, strides, strict=True)), c)
+    # The left padding rounded up to whole blocks and the kernel led by as many zero taps: then the input
+    # cuts into blocks as it is, and the padding is the block convolution's own, not a padded copy.
+    lead = [-(-lo // s) * s - lo for (lo, _), s in zip(pads, strides, strict=True)]
+    if all(sz % s == 0 and -(-(k + e) // s) == t
+           for sz, s, k, e, t in zip(sizes, strides, kernel, lead, taps, strict=True)):
+        block_pads = [(-(-lo // s), nb - sz // s - -(-lo // s))
+                      for (lo, _), s, nb, sz in zip(pads, strides, blocks, sizes, strict=True)]
+        xp = x
+    else:  # pad (or crop) a copy to exactly the blocks read
+        lead = [0] * n
+        block_pads = [(0, 0)] * n
+        xp = _pad(x, pads)
+        xp = _pad(xp, [(0, nb * s - sz) for nb, s, sz in zip(blocks, strides, xp.shape[1:-1], strict=True)])
+    in_blocks = [sz // s for sz, s in zip(xp.shape[1:-1], strides, strict=True)]
+    x_blk = xp.reshape(b, *itertools.chain.from_iterable(zip(in_blocks, strides, strict=True)), c)
     x_blk = x_blk.transpose(0, *range(1, 2 * n, 2), *range(2, 2 * n + 1, 2), 2 * n + 1)
-    x_blk = x_blk.reshape(b, *blocks, math.prod(strides) * c)
-    w_pad = jnp.pad(w, [(0, t * s - k) for t, s, k in zip(taps, strides, kernel, strict=True)] + [(0, 0)] * 2)
+    x_blk = x_blk.reshape(b, *in_blocks, math.prod(strides) * c)
+    w_pad = jnp.pad(w, [(e, t * s - k - e) for t, s, k, e in zip(taps, strides, kernel, lead, strict=True)]
+                    + [(0, 0)] * 2)
     w_blk = w_pad.reshape(*itertools.chain.from_iterable(zip(taps, strides, strict=True)), c, c_out)
     w_blk = w_blk.transpose(*range(0, 2 * n, 2), *range(1, 2 * n, 2), 2 * n, 2 * n + 1)
     if polyphase_product(b * math.prod(n_out), c_out, rows_per_column) == "conv":
-        return _stride1_conv(x_blk, w_blk.reshape(*taps, math.prod(strides) * c, c_out))
-    return _patch_matmul(x_blk, taps, (1,) * n, n_out, w_blk.reshape(-1, c_out))
+        return _corr(x_blk, w_blk.reshape(*taps, math.prod(strides) * c, c_out), block_pads)
+    return _patch_matmul(_pad(x_blk, block_pads), taps, (1,) * n, n_out, w_blk.reshape(-1, c_out))
 
 
 class _Strided(NamedTuple):
@@ -502,10 +529,13 @@ def _strided_input_grad(g: jax.Array, w: jax.Array, spec: _Strided) -> jax.Array
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
 def _strided_kernel_grad(x: jax.Array, g: jax.Array, spec: _Strided) -> jax.Array:
-    # the padded input cropped (or padded) to exactly kernel + stride * (outputs - 1) samples per axis
-    xp = _pad(x, [(lo, k + s * (o - 1) - size - lo) for (lo, _), k, s, o, size
-                  in zip(spec.pads, spec.kernel, spec.strides, g.shape[1:-1], spec.in_spatial, strict=True)])
-    dw = lax.conv_general_dilated(xp.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1), "VALID",
+    # the input padded (or cropped) to exactly kernel + stride * (outputs - 1) samples per axis: the cropping
+    # a slice, the padding the convolution's own
+    pads = [(lo, k + s * (o - 1) - size - lo) for (lo, _), k, s, o, size
+            in zip(spec.pads, spec.kernel, spec.strides, g.shape[1:-1], spec.in_spatial, strict=True)]
+    xc = _pad(x, [(min(lo, 0), min(hi, 0)) for lo, hi in pads])
+    dw = lax.conv_general_dilated(xc.transpose(3, 1, 2, 0), g.transpose(1, 2, 0, 3), (1, 1),
+                                  [(max(lo, 0), max(hi, 0)) for lo, hi in pads],
                                   rhs_dilation=spec.strides, dimension_numbers=_DIMS_2D)  # (C, *K, O)
     return dw.transpose(1, 2, 0, 3)
 
