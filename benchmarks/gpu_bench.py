@@ -58,6 +58,8 @@ GROUPS = {
     "specgan-bf16": [("specgan", 64, 64, 5, f, "bfloat16") for f in ("polyphase", "matmul")],
     "small": [("mlp", None, 128, 1, "polyphase", p) for p in ("float32", "bfloat16")]
     + [("wavegan", 16, 16, 1, f, "float32") for f in ("polyphase", "matmul")],
+    "wavegan-polyphase": [("wavegan", 64, 64, 5, "polyphase", p) for p in ("float32", "bfloat16")],
+    "specgan-polyphase": [("specgan", 64, 64, 5, "polyphase", p) for p in ("float32", "bfloat16")],
     "cpu-check": [("wavegan", 16, 4, 1, "polyphase", "float32"), ("mlp", None, 16, 1, "polyphase", "bfloat16")],
 }
 
@@ -194,6 +196,7 @@ def barrier(out: Path, group: str, n_groups: int, deadline: float) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--group", required=True, choices=sorted(GROUPS))
+    ap.add_argument("--label", default="", help="names this process's code in its records and files (A/B runs)")
     ap.add_argument("--out", required=True)
     ap.add_argument("--n-groups", type=int, default=1)
     ap.add_argument("--barrier-s", type=float, default=240, help="the longest wait for the other groups' compiles")
@@ -204,18 +207,19 @@ def main(argv=None) -> int:
     args = ap.parse_args(argv)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    name = args.group + (f"-{args.label}" if args.label else "")
     start = time.time()
-    log(args.group, "jax", jax.__version__, jax.devices())
+    log(name, "jax", jax.__version__, jax.devices())
     configs = []
     try:
         for spec in GROUPS[args.group]:
             try:
                 configs.append(Config(*spec))
-                log(args.group, spec, f"compiled in {configs[-1].compile_s:.1f} s")
+                log(name, spec, f"compiled in {configs[-1].compile_s:.1f} s")
             except Exception:  # a configuration that fails is reported; the others still run
-                log(args.group, spec, "FAILED\n" + traceback.format_exc(limit=4))
+                log(name, spec, "FAILED\n" + traceback.format_exc(limit=4))
     finally:
-        barrier(out, args.group, args.n_groups, start + args.barrier_s)
+        barrier(out, name, args.n_groups, start + args.barrier_s)
     with open(out / "timing.lock", "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if (out / "peaks.json").exists():
@@ -223,11 +227,12 @@ def main(argv=None) -> int:
         else:  # the first group to time measures them
             peak = peaks(args.peak_n)
             (out / "peaks.json").write_text(json.dumps(peak))
-            log(args.group, "peaks TFLOP/s", peak)
+            log(name, "peaks TFLOP/s", peak)
         records = []
         for c in configs:
             try:
                 r = c.measure(args.steps, args.warmup, peak)
+                r["label"] = args.label
                 r["machine"] = {"backend": jax.default_backend(), "devices": [str(d) for d in jax.devices()],
                                 "device_kind": jax.devices()[0].device_kind, "jax": jax.__version__,
                                 "python": sys.version.split()[0], "cpus": os.cpu_count(),
@@ -235,18 +240,18 @@ def main(argv=None) -> int:
                 records.append((r, c))
                 with open(out / "train_step_gpu.jsonl", "a") as f:
                     f.write(json.dumps(r) + "\n")
-                log(args.group, {k: r[k] for k in ("model", "d", "batch", "n_critic", "conv_form", "precision",
+                log(name, {k: r[k] for k in ("model", "d", "batch", "n_critic", "conv_form", "precision",
                                                   "jax_s", "pipelined_s", "tflops", "of_peak")})
             except Exception:
-                log(args.group, c.key, "FAILED\n" + traceback.format_exc(limit=4))
+                log(name, c.key, "FAILED\n" + traceback.format_exc(limit=4))
         if args.profile and records:
             f32 = [rc for rc in records if rc[0]["precision"] == "float32"]
             fastest = min(f32, key=lambda rc: rc[0]["pipelined_s"], default=None)
             if fastest:
                 try:
-                    profile(fastest[1], out, args.group)
+                    profile(fastest[1], out, name)
                 except Exception:
-                    log(args.group, "profile FAILED\n" + traceback.format_exc(limit=4))
+                    log(name, "profile FAILED\n" + traceback.format_exc(limit=4))
     return 0
 
 

@@ -6,16 +6,17 @@ set -u
 out=${OUT:-benchmarks/results}
 # Packages the GPU image lacks (librosa, soundfile, IPython and their needs) travel in .gpusite/: gpu_site.sh.
 export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/lib:$PWD/.gpusite PYTHONUNBUFFERED=1
-export XLA_PYTHON_CLIENT_MEM_FRACTION=0.18  # five processes share the GPU's memory
+export XLA_PYTHON_CLIENT_MEM_FRACTION=0.18  # up to five processes share the GPU's memory
 nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.sm,clocks.max.sm --format=csv,noheader
 python3 -c "import flax, optax; print('flax', flax.__version__, 'optax', optax.__version__)"
 if ! timeout 120 python3 -c "import audiogan, jax; from audiogan import train; print('jax', jax.__version__, jax.devices())"; then
     echo "import with audiogan's XLA:CPU flag failed; going on without it"; export AUDIOGAN_XLA_FLAGS=0
 fi
-groups="wavegan-f32 wavegan-bf16 specgan-f32 specgan-bf16 small"
+groups=${GPU_GROUPS:-wavegan-f32 wavegan-bf16 specgan-f32 specgan-bf16 small}  # gpu_bench.py's GROUPS
+n_groups=$(echo $groups | wc -w)
 for g in $groups; do
-    extra=""; case $g in *-f32) extra=--profile;; esac
-    timeout ${GPU_BENCH_TIMEOUT:-400} python3 benchmarks/gpu_bench.py --group "$g" --out "$out" --n-groups 5 $extra \
+    extra=""; case $g in *-f32|*-polyphase) extra=--profile;; esac
+    timeout ${GPU_BENCH_TIMEOUT:-400} python3 benchmarks/gpu_bench.py --group "$g" --out "$out" --n-groups $n_groups $extra \
         > "$out/log_$g.txt" 2>&1 &
 done
 wait
