@@ -425,26 +425,17 @@ def _kernel_grad(x: jax.Array, g: jax.Array, pads: Pads) -> jax.Array:
     return _native_kernel_grad(x, g, pads)
 
 
-def _stride1_conv_fwd(x, w, pads):
-    return _stride1_conv(x, w, pads), (x, w)
+def _bilinear_vjp(op, d_first, d_second) -> None:
+    """Define the VJP of ``op(a, b, static)``, linear in a and in b (every convolution here): it keeps a and b,
+    and the cotangents are ``d_first(a, b, ct, static)`` and ``d_second(a, b, ct, static)``."""
+    op.defvjp(lambda a, b, static: (op(a, b, static), (a, b)),
+              lambda static, res, ct: (d_first(*res, ct, static), d_second(*res, ct, static)))
 
 
-def _stride1_conv_bwd(pads, res, g):
-    x, w = res
-    return _input_grad(g, w, pads), _kernel_grad(x, g, pads)
-
-
-def _kernel_grad_fwd(x, g, pads):
-    return _kernel_grad(x, g, pads), (x, g)
-
-
-def _kernel_grad_bwd(pads, res, dw):
-    x, g = res
-    return _input_grad(g, dw, pads), _stride1_conv(x, dw, pads)
-
-
-_stride1_conv.defvjp(_stride1_conv_fwd, _stride1_conv_bwd)
-_kernel_grad.defvjp(_kernel_grad_fwd, _kernel_grad_bwd)
+# d/dx and d/dw of the correlation are the input and kernel gradients; the kernel gradient's are the input
+# gradient and the correlation: every order stays in these two.
+_bilinear_vjp(_stride1_conv, lambda x, w, ct, p: _input_grad(ct, w, p), lambda x, w, ct, p: _kernel_grad(x, ct, p))
+_bilinear_vjp(_kernel_grad, lambda x, g, ct, p: _input_grad(g, ct, p), lambda x, g, ct, p: _stride1_conv(x, ct, p))
 
 
 def _conv_polyphase_impl(
@@ -540,36 +531,12 @@ def _strided_kernel_grad(x: jax.Array, g: jax.Array, spec: _Strided) -> jax.Arra
     return dw.transpose(1, 2, 0, 3)
 
 
-def _strided_forward_fwd(x, w, spec):
-    return _strided_forward(x, w, spec), (x, w)
-
-
-def _strided_forward_bwd(spec, res, ct):
-    x, w = res
-    return _strided_input_grad(ct, w, spec), _strided_kernel_grad(x, ct, spec)
-
-
-def _strided_input_grad_fwd(g, w, spec):
-    return _strided_input_grad(g, w, spec), (g, w)
-
-
-def _strided_input_grad_bwd(spec, res, ct):
-    g, w = res
-    return _strided_forward(ct, w, spec), _strided_kernel_grad(ct, g, spec)
-
-
-def _strided_kernel_grad_fwd(x, g, spec):
-    return _strided_kernel_grad(x, g, spec), (x, g)
-
-
-def _strided_kernel_grad_bwd(spec, res, ct):
-    x, g = res
-    return _strided_input_grad(g, ct, spec), _strided_forward(x, ct, spec)
-
-
-_strided_forward.defvjp(_strided_forward_fwd, _strided_forward_bwd)
-_strided_input_grad.defvjp(_strided_input_grad_fwd, _strided_input_grad_bwd)
-_strided_kernel_grad.defvjp(_strided_kernel_grad_fwd, _strided_kernel_grad_bwd)
+_bilinear_vjp(_strided_forward, lambda x, w, ct, spec: _strided_input_grad(ct, w, spec),
+              lambda x, w, ct, spec: _strided_kernel_grad(x, ct, spec))
+_bilinear_vjp(_strided_input_grad, lambda g, w, ct, spec: _strided_forward(ct, w, spec),
+              lambda g, w, ct, spec: _strided_kernel_grad(ct, g, spec))
+_bilinear_vjp(_strided_kernel_grad, lambda x, g, ct, spec: _strided_input_grad(g, ct, spec),
+              lambda x, g, ct, spec: _strided_forward(x, ct, spec))
 
 
 def _conv2d_polyphase_impl(
