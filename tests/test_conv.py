@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from flax import nnx
 from jax import lax
+from jaxprs import eqns
 
 from audiogan import xla_flags
 from audiogan.models import conv, wavegan
@@ -152,21 +153,10 @@ def test_fast_forms_equal_lax_form_to_the_second_derivative(case, form, monkeypa
         assert _rel(a, b) < rtol, (name, _rel(a, b))
 
 
-def _eqns(jaxpr):
-    """Every equation of a jaxpr, those of nested jaxprs (jit, custom derivatives, loops) included."""
-    for eqn in jaxpr.eqns:
-        yield eqn
-        for value in eqn.params.values():
-            for sub in value if isinstance(value, (tuple, list)) else [value]:
-                sub = getattr(sub, "jaxpr", sub)  # a ClosedJaxpr's Jaxpr
-                if hasattr(sub, "eqns"):
-                    yield from _eqns(sub)
-
-
 def _conv_kinds(jaxpr) -> set:
     """(dimension numbers, window strides, dilations) of every convolution in a jaxpr, nested ones included."""
     return {(str(e.params["dimension_numbers"]), e.params["window_strides"], e.params["lhs_dilation"],
-             e.params["rhs_dilation"]) for e in _eqns(jaxpr) if e.primitive.name == "conv_general_dilated"}
+             e.params["rhs_dilation"]) for e in eqns(jaxpr) if e.primitive.name == "conv_general_dilated"}
 
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
@@ -212,7 +202,7 @@ def test_polyphase_form_pads_no_copy_of_the_activations(op, monkeypatch):
     y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, "SAME", form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
     x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
     jaxpr = jax.make_jaxpr(_derivatives(op, stride, "SAME", "polyphase"))(x, w, r).jaxpr
-    padded = [e.invars[0].aval.size for e in _eqns(jaxpr) if e.primitive.name == "pad"]
+    padded = [e.invars[0].aval.size for e in eqns(jaxpr) if e.primitive.name == "pad"]
     assert padded and max(padded) <= 2 * w.size < min(x.size, math.prod(y_shape.shape)), padded
 
 

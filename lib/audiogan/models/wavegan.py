@@ -51,6 +51,8 @@ Parameters at d=64, clip_samples=16384: generator 19,065,345, discriminator 17,4
 
 from __future__ import annotations
 
+import functools
+
 import jax
 import jax.numpy as jnp
 from flax import nnx
@@ -81,6 +83,35 @@ def _check_clip_samples(clip_samples: int) -> None:
         raise ValueError(f"WaveGAN clip_samples must be one of {CLIP_SAMPLES}, got clip_samples={clip_samples}")
 
 
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
+def _window(x_btc: jax.Array, start: jax.Array, pads: tuple[int, int], length: int) -> jax.Array:
+    """``length`` steps of ``x`` zero-padded by ``pads`` along time, from the traced index ``start``.
+
+    Phase shuffle's shift. Its derivative is the same operation with other padding, and so is that one's:
+    written as ``jax.lax.dynamic_slice``, JAX's derivative writes the cotangent into a fresh buffer of
+    zeros (``dynamic_update_slice``), and XLA:CPU filled one such buffer per layer and pass and scheduled
+    the fills early, so that they were alive at the step's peak: WaveGAN d=64 batch 16 1:1 held 747 MiB
+    of temporaries against 646 MiB with this rule, at the same speed. The values are the same (tested).
+    """
+    padded_btc = jnp.pad(x_btc, ((0, 0), pads, (0, 0)))
+    return jax.lax.dynamic_slice_in_dim(padded_btc, start, length, axis=1)
+
+
+def _window_fwd(x_btc, start, pads, length):
+    return _window(x_btc, start, pads, length), (start, x_btc.shape[1])
+
+
+def _window_bwd(pads, length, res, ct_btc):
+    # out[t] = x[t + start - pads[0]], so x[s] takes ct[s - start + pads[0]]: a window of the cotangent
+    # padded enough on each side for every start that keeps the forward window inside the padded input.
+    start, n = res
+    lo, hi = n + pads[1] - length, n + pads[0] - length
+    return _window(ct_btc, pads[0] - start + lo, (lo, hi), n), None
+
+
+_window.defvjp(_window_fwd, _window_bwd)
+
+
 def phase_shuffle(x_btc: jax.Array, key: jax.Array | None, radius: int, per_example: bool = False) -> jax.Array:
     """Shift along time by k ~ U{-radius..radius}, filling the edges by reflection (edge sample not repeated).
 
@@ -93,7 +124,7 @@ def phase_shuffle(x_btc: jax.Array, key: jax.Array | None, radius: int, per_exam
     padded_btc = jnp.pad(x_btc, ((0, 0), (radius, radius), (0, 0)), mode="reflect")
     if not per_example:
         k = jax.random.randint(key, (), -radius, radius + 1)
-        return jax.lax.dynamic_slice_in_dim(padded_btc, radius - k, length, axis=1)
+        return _window(padded_btc, radius - k, (0, 0), length)
     k_b11 = jax.random.randint(key, (x_btc.shape[0], 1, 1), -radius, radius + 1)
     out_btc = jnp.zeros_like(x_btc)
     for shift in range(-radius, radius + 1):
