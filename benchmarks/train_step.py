@@ -159,7 +159,19 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": model_name, "cpus": os.cpu_count(), "python": sys.version.split()[0],
-            "load_avg_1min": os.getloadavg()[0]}
+            "load_avg_1min": os.getloadavg()[0], "commit": commit()}
+
+
+def commit() -> str | None:
+    """The code measured: HEAD's hash, with ``+changes`` when the working tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return head + ("+changes" if dirty else "")
 
 
 def measure(args, config, peaks) -> dict:
