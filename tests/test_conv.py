@@ -14,10 +14,10 @@ import numpy as np
 import pytest
 from flax import nnx
 from jax import lax
-from jaxprs import eqns
 
 from audiogan import xla_flags
 from audiogan.models import conv, wavegan
+from jaxprs import eqns
 
 OUT_RTOL = 1e-5  # largest |difference| relative to the largest |value|
 GRAD_RTOL = 1e-5

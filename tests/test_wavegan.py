@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from flax import nnx
 from jax import lax
-from jaxprs import eqns
 
 from audiogan.models import count_params, wavegan
+from jaxprs import eqns
 
 LATENT, BATCH = 8, 2
 
@@ -150,7 +150,8 @@ def _slice_form(x_btc, key, radius):
 def _penalty(shuffle_fn, key):
     """A gradient-penalty-like function of w: the input gradient's norm, through tanh and the shuffle."""
     def score(x_btc, w_c):
-        return jnp.sum(jnp.tanh(shuffle_fn(x_btc * w_c[None, None], key, RADIUS)) ** 2 * jnp.arange(1.0, RAMP_T + 1)[None, :, None])
+        weights_1t1 = jnp.arange(1.0, RAMP_T + 1)[None, :, None]
+        return jnp.sum(jnp.tanh(shuffle_fn(x_btc * w_c[None, None], key, RADIUS)) ** 2 * weights_1t1)
 
     def penalty(w_c, x_btc):
         return jnp.sum(jax.grad(score)(x_btc, w_c) ** 2)
