@@ -39,9 +39,11 @@ Padding follows TensorFlow's 'SAME': for kernel 25, stride 4 on an even length i
 ``conv2d_transpose``: the exact gradient (adjoint) of that strided convolution, with its kernel stored
 in TF's layout (kernel, out channels, in channels), and gives exactly stride x length samples.
 
-The convolutions come from :mod:`audiogan.models.conv`: on CPU they run as matrix products of patches
-(several times faster than XLA's convolutions, above all for the gradient penalty), elsewhere as XLA's
-native convolutions; both forms give the same numbers (``AUDIOGAN_CONV_FORM`` picks one).
+The convolutions come from :mod:`audiogan.models.conv`: on CPU and GPU they run in its "polyphase" form,
+every strided and transposed convolution and each derivative the gradient penalty needs written as a
+stride-1 convolution (several times faster on CPU than XLA's own strided convolutions, above all for the
+gradient penalty); every form gives the same numbers (``AUDIOGAN_CONV_FORM`` picks one). Phase shuffle's
+shift has its own derivative (:func:`_window`), so that no derivative writes into a buffer of zeros.
 
 Initialisation follows the official TensorFlow code rather than Flax's defaults: Glorot-uniform
 kernels (TF's default for ``tf.layers.dense / conv1d / conv2d_transpose``) and zero biases.
