@@ -180,13 +180,13 @@ def test_phase_shuffle_derivatives_write_into_no_buffer_of_zeros():
     XLA:CPU kept one such buffer per layer alive at the step's peak (100 MiB at WaveGAN d=64, batch 16)."""
     x_btc = jax.random.normal(jax.random.key(0), (BATCH, RAMP_T, 3))
     w_c = jnp.ones(3)
-    for shuffle_fn, expected in ((wavegan.phase_shuffle, 0), (_slice_form, None)):
+
+    def writes(shuffle_fn) -> int:
         jaxpr = jax.make_jaxpr(jax.grad(_penalty(shuffle_fn, jax.random.key(1))))(w_c, x_btc).jaxpr
-        writes = sum(e.primitive.name == "dynamic_update_slice" for e in eqns(jaxpr))
-        if expected is None:
-            assert writes > 0  # the check can see them: the plain form has some
-        else:
-            assert writes == expected
+        return sum(e.primitive.name == "dynamic_update_slice" for e in eqns(jaxpr))
+
+    assert writes(_slice_form) > 0  # the check can see them: the plain form has some
+    assert writes(wavegan.phase_shuffle) == 0
 
 
 def test_phase_shuffle_identity_without_key_or_radius():
