@@ -1,12 +1,15 @@
 """The training state, the compiled step and the loop: learning, checkpoints, resume, NaN guard."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
 
 import jax
+import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from audiogan import data, train
@@ -278,3 +281,42 @@ def test_step_flops_count_every_critic_update(tiny_config):
     one_critic_update = flops[2] - flops[1]
     assert one_critic_update > 0.3 * flops[1], flops
     assert flops[3] - flops[2] == pytest.approx(one_critic_update, rel=1e-6), flops
+
+
+def copied_state_leaves(compiled, state) -> set[str]:
+    """The state leaves (as key paths) that XLA copies before the compiled step updates them in place."""
+    entry = compiled.as_text().split("\nENTRY", 1)[1]
+    params = dict(re.findall(r"%([\w.\-]+) = \S+ parameter\((\d+)\)", entry))
+    copied = {int(params[name]) for name in re.findall(r"= \S+ copy\(%([\w.\-]+)\)", entry) if name in params}
+    paths = [jax.tree_util.keystr(path) for path, _ in jax.tree_util.tree_flatten_with_path(state)[0]]
+    return {paths[i] for i in copied if i < len(paths)}
+
+
+@pytest.mark.parametrize("n_critic", [1, 2])
+def test_step_copies_no_optimiser_moment(tiny_config, n_critic):
+    """``train.optimiser_update`` orders each Adam moment's in-place write after its parameters': written
+    the plain way, XLA copied every first moment of both networks first (as many bytes as the weights)."""
+    cfg = tiny_config.replace(n_critic=n_critic)
+    gan, state = train.create(cfg)
+    real = np.zeros((n_critic, cfg.batch_size, cfg.clip_samples), np.float32)
+    copied = copied_state_leaves(train.make_step(gan).lower(state, real).compile(), state)
+    assert not {path for path in copied if "_opt" in path}, sorted(copied)
+
+
+def test_optimiser_update_gives_optax_values():
+    key = jax.random.PRNGKey(1)
+    params = {"w": jax.random.normal(key, (3, 5)), "b": {"c": jax.random.normal(jax.random.fold_in(key, 1), (5,))}}
+    grads = jax.tree.map(lambda p: jnp.sin(3 * p), params)
+    tx = optax.adam(1e-3)
+
+    @jax.jit
+    def plain(grads, opt_state, params):
+        updates, opt_state = tx.update(grads, opt_state, params)
+        return optax.apply_updates(params, updates), opt_state
+
+    tied = jax.jit(lambda *args: train.optimiser_update(tx, *args))
+    opt_state = tx.init(params)
+    for _ in range(3):
+        want = plain(grads, opt_state, params)
+        params, opt_state = tied(grads, opt_state, params)
+        assert leaves_equal((params, opt_state), want)
