@@ -293,14 +293,16 @@ def copied_state_leaves(compiled, state) -> set[str]:
 
 
 @pytest.mark.parametrize("n_critic", [1, 2])
-def test_step_copies_no_optimiser_moment(tiny_config, n_critic):
-    """``train.optimiser_update`` orders each Adam moment's in-place write after its parameters': written
-    the plain way, XLA copied every first moment of both networks first (as many bytes as the weights)."""
+def test_step_copies_no_weight_and_no_moment(tiny_config, n_critic):
+    """``train.optimiser_update`` orders each in-place write after every read of the old value; written the
+    plain way, XLA copied every first moment of Adam and some weights before updating them."""
     cfg = tiny_config.replace(n_critic=n_critic)
     gan, state = train.create(cfg)
     real = np.zeros((n_critic, cfg.batch_size, cfg.clip_samples), np.float32)
     copied = copied_state_leaves(train.make_step(gan).lower(state, real).compile(), state)
-    assert not {path for path in copied if "_opt" in path}, sorted(copied)
+    leaves = jax.tree_util.tree_flatten_with_path(state)[0]
+    arrays = {jax.tree_util.keystr(path) for path, x in leaves if np.size(x) > 1}
+    assert not copied & arrays, sorted(copied)
 
 
 def test_optimiser_update_gives_optax_values():
@@ -315,8 +317,9 @@ def test_optimiser_update_gives_optax_values():
         return optax.apply_updates(params, updates), opt_state
 
     tied = jax.jit(lambda *args: train.optimiser_update(tx, *args))
-    opt_state = tx.init(params)
-    for _ in range(3):
-        want = plain(grads, opt_state, params)
-        params, opt_state = tied(grads, opt_state, params)
-        assert leaves_equal((params, opt_state), want)
+    want = params, tx.init(params)
+    got = want
+    for _ in range(5):  # XLA may fuse the arithmetic differently: equal but for the last bits
+        want, got = plain(grads, *want[::-1]), tied(grads, *got[::-1])
+        for w, g in zip(jax.tree.leaves(want), jax.tree.leaves(got), strict=True):
+            np.testing.assert_allclose(np.asarray(g), np.asarray(w), rtol=1e-6, atol=0)
