@@ -348,7 +348,18 @@ def test_compiler_options_send_2d_convolutions_to_eigen_not_ynnpack():
         pytest.skip("this XLA:CPU does not hand the convolution to YNNPACK by default: nothing to route")
     ours = jax.jit(f, compiler_options=conv.compiler_options()).lower(x, w).compile().as_text()
     assert not _ynn_lines(ours) and "convolution(" in ours
-    assert conv.compiler_options() == {xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES}
+    assert conv.compiler_options()[xla_flags.OPTION] == xla_flags.YNN_FUSION_TYPES
+
+
+def test_compiler_options_ask_for_the_memory_optimised_order_only_where_xla_knows_it():
+    """On CPU the options name XLA:CPU's memory-optimised scheduler, which this jaxlib accepts; an option
+    value XLA does not know is detected and left out instead of failing every compilation; other backends
+    get no options."""
+    assert xla_flags._accepts_option(xla_flags.SCHEDULER_OPTION, xla_flags.MEMORY_OPTIMIZED)
+    assert not xla_flags._accepts_option(xla_flags.SCHEDULER_OPTION, "CPU_SCHEDULER_TYPE_NO_SUCH_ORDER")
+    assert xla_flags.compiler_options("cpu") == {
+        xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES, xla_flags.SCHEDULER_OPTION: xla_flags.MEMORY_OPTIMIZED}
+    assert xla_flags.compiler_options("gpu") == {} == xla_flags.compiler_options("tpu")
 
 
 def test_xla_flags_request_appends_once_and_leaves_a_users_setting():

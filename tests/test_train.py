@@ -12,7 +12,9 @@ import numpy as np
 import optax
 import pytest
 
-from audiogan import data, train
+from audiogan import data, train, xla_flags
+from audiogan.config import RunConfig
+from audiogan.models import conv
 from audiogan.runs import RunFolder
 
 
@@ -303,6 +305,24 @@ def test_step_copies_no_weight_and_no_moment(tiny_config, n_critic):
     leaves = jax.tree_util.tree_flatten_with_path(state)[0]
     arrays = {jax.tree_util.keystr(path) for path, x in leaves if np.size(x) > 1}
     assert not copied & arrays, sorted(copied)
+
+
+@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU option")
+def test_step_compiles_in_the_memory_optimised_order_on_cpu(tmp_path):
+    """The step is compiled with XLA:CPU's memory-optimised instruction order (``conv.compiler_options``):
+    fewer temporary bytes than XLA's default order for concurrency, for a small WaveGAN at one critic step
+    2.3 MB against 3.2 (with a critic loop the two orders come out closer, either way round)."""
+    cfg = RunConfig(run_dir=str(tmp_path / "run"), dataset="tones", model="wavegan", d=2, batch_size=4,
+                    n_critic=1)
+    gan, state = train.create(cfg)
+    real = np.zeros((1, 4, cfg.clip_samples), np.float32)
+
+    def temp_bytes(options):
+        return train.make_step(gan, options=options).lower(state, real).compile().memory_analysis().temp_size_in_bytes
+
+    concurrency_order = {xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES}  # XLA's default order
+    assert xla_flags.SCHEDULER_OPTION in conv.compiler_options()
+    assert temp_bytes(None) < 0.85 * temp_bytes(concurrency_order)
 
 
 def test_optimiser_update_gives_optax_values():

@@ -29,6 +29,7 @@ from audiogan import data as data_lib
 from audiogan import distributed, losses, models, plots, precision
 from audiogan.audio import write_wav
 from audiogan.config import ConfigError, RunConfig
+from audiogan.models import conv
 from audiogan.models.specgan import SpectrogramCodec
 from audiogan.runs import METRIC_COLUMNS, RunFolder
 
@@ -202,14 +203,18 @@ def optimiser_update(tx: optax.GradientTransformation, grads, opt_state, params)
     return params, jax.tree.map(after_params, opt_state, is_leaf=like_params)
 
 
-def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[..., tuple[TrainState, dict]]:
+def make_step(
+    gan: GAN, unroll_critic: bool = False, options: dict[str, str] | None = None
+) -> Callable[..., tuple[TrainState, dict]]:
     """The jit-compiled training step of ``gan``: n_critic D updates, then one G update.
 
     ``step(state, real_cbt, labels_cb=None)``: ``labels_cb`` (n_critic, batch) are the real clips'
     class indices, needed by a conditional run and refused by an unconditional one.
 
     ``unroll_critic`` writes the critic updates out one after the other instead of as a loop: the same
-    numbers, more memory; for :func:`step_flops`, whose cost analysis counts a loop's body once."""
+    numbers, more memory; for :func:`step_flops`, whose cost analysis counts a loop's body once.
+    ``options`` are XLA's compiler options, by default :func:`audiogan.models.conv.compiler_options` (on CPU:
+    Eigen's convolutions and the memory-optimised instruction order)."""
     cfg, objective = gan.config, gan.loss
 
     def networks(g_params, d_params):  # float32 weights; the forward passes in cfg.precision
@@ -293,7 +298,7 @@ def make_step(gan: GAN, unroll_critic: bool = False) -> Callable[..., tuple[Trai
         state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
         return state.replace(step=state.step + 1), metrics | g_metrics
 
-    return jax.jit(step, donate_argnums=0)
+    return jax.jit(step, donate_argnums=0, compiler_options=conv.compiler_options() if options is None else options)
 
 
 def step_flops(gan: GAN, state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None = None) -> float | None:
@@ -312,7 +317,7 @@ def make_generate(gan: GAN) -> Callable[..., jax.Array]:
         g = nnx.merge(gan.g_def, g_params)
         return g(z_bd) if labels_b is None else g(z_bd, labels=labels_b)
 
-    return jax.jit(generate)
+    return jax.jit(generate, compiler_options=conv.compiler_options())
 
 
 _COMPILED: dict[tuple, tuple[Callable, Callable]] = {}

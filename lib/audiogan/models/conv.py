@@ -100,9 +100,9 @@ REMAT = os.environ.get("AUDIOGAN_CONV_REMAT", "1") != "0"
 
 def compiler_options() -> dict[str, str]:
     """Options for ``jax.jit(..., compiler_options=...)`` of code that runs these convolutions: on CPU, every
-    convolution through Eigen (:mod:`audiogan.xla_flags`); elsewhere none. Pass them when jitting the models
-    yourself if JAX started before ``import audiogan``."""
-    return {xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES} if jax.default_backend() == "cpu" else {}
+    convolution through Eigen and the memory-optimised instruction order (:func:`audiogan.xla_flags.compiler_options`);
+    elsewhere none. Pass them when jitting the models yourself."""
+    return xla_flags.compiler_options(jax.default_backend())
 
 
 def jit(fun, **kwargs):
