@@ -245,8 +245,8 @@ def write_table(jsonl: Path, md: Path) -> None:
         "| model | precision | d | batch | n_critic | JAX s/step | PyTorch s/step | JAX / PyTorch | compile s "
         "| peak RSS MiB, steps: JAX / PyTorch | of which above the import baseline: JAX / PyTorch "
         "| peak RSS MiB, whole process: JAX / PyTorch | JAX GFLOP/s "
-        "| GEMM GFLOP/s at the time | % of that peak | load (1 min) | measured |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        "| GEMM GFLOP/s at the time | % of that peak | load (1 min) | measured | CPU | commit |",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for r in rows:
         pct = 100 * r["jax_gflops"] / r["peak_gemm_gflops"] if r["jax_gflops"] else float("nan")
@@ -257,11 +257,14 @@ def write_table(jsonl: Path, md: Path) -> None:
             f"| {above(r, 'jax')} / {above(r, 'torch')} "
             f"| {r['jax_peak_rss_mib']:.0f} / {r['torch_peak_rss_mib']:.0f} | {r['jax_gflops'] or 0:.1f} "
             f"| {r['peak_gemm_gflops']:.0f} | {pct:.0f}% "
-            f"| {' - '.join(f'{x:.1f}' for x in r.get('load_avg_1min', []))} | {r['when']} |"
+            f"| {' - '.join(f'{x:.1f}' for x in r.get('load_avg_1min', []))} | {r['when']} "
+            f"| {r['machine'].get('cpu')} | {r['machine'].get('commit') or '-'} |"
         )
-    m = rows[0]["machine"] if rows else {}
+    m = rows[-1]["machine"] if rows else {}
+    cpus = sorted({r["machine"].get("cpu") for r in rows})
     head = (f"JAX against PyTorch, one training step (n_critic critic updates + 1 generator update), median of "
-            f"the timed steps after warm-up, the two frameworks taking turns step by step. Machine: {m.get('cpu')}, "
+            f"the timed steps after warm-up, the two frameworks taking turns step by step. Machines: "
+            f"{', '.join(cpus)} (each row names its own), "
             f"{m.get('cpus')} cores (shared with other work: load in each record), jax {m.get('jax')}, "
             f"torch {m.get('torch')} with {m.get('torch_threads')} threads. The machine's peak is a float32 "
             f"2048^3 matrix product in JAX, measured at the start of each run under the same load (best: "

@@ -46,7 +46,7 @@ def compiler_options(backend: str) -> dict[str, str]:
     XLA:CPU orders a program's instructions by default to expose concurrency between independent branches,
     at the price of keeping more intermediate results alive at once. On a laptop's few cores there is
     little such concurrency to gain: the memory-optimised order (a depth-first schedule) gave the same step
-    times (0.97-1.03x) with 13-31% fewer temporary bytes in the one-critic-step training step (WaveGAN d=16
+    times (0.97-1.03x) with 16-35% fewer temporary bytes in the one-critic-step training step (WaveGAN d=16
     batch 16: 88 -> 69 MiB; SpecGAN d=64: 588 -> 406 MiB; ``benchmarks/README.md``). The boolean flag
     ``xla_cpu_enable_concurrency_optimized_scheduler=false`` does the same only process-wide (in
     ``XLA_FLAGS``): per compilation, XLA merges a false boolean as "unset", so the enum option is used
