@@ -87,7 +87,9 @@ def test_collapsed_clips_score_worse_than_real_ones(setup):
     real = ref.dataset.clips[ref.splits["test"][:12]]
     collapsed = np.repeat(real[:1], 12, axis=0)
     s_real, s_col = E.score_clips(real, ref, pitch=False), E.score_clips(collapsed, ref, pitch=False)
-    assert s_col["d_self"]["mean"] == 0 < s_real["d_self"]["mean"]
+    # Copies of one clip are (next to) no distance apart: the batched mel filterbank's matrix product may
+    # round the same clip differently in another row of the batch (1.7e-6 dB apart on an AMD EPYC).
+    assert s_col["d_self"]["mean"] < 1e-6 * s_real["d_self"]["mean"]
     assert s_col["is"]["mean"] == pytest.approx(1.0, abs=1e-6) and s_real["is"]["mean"] > 1.0
     assert s_col["ndb_k"] > s_real["ndb_k"]
     assert s_col["fd"] > s_real["fd"]

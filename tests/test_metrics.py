@@ -168,6 +168,17 @@ def test_nearest_neighbour_distances():
     np.testing.assert_allclose(M.nearest_distances(q, r, chunk=4), M.nearest_distances(q, r), rtol=1e-9)
 
 
+def test_equal_feature_rows_are_exactly_zero_apart():
+    """Log-mel features are 2,048 values of tens of dB: the expansion |q|^2 - 2 q.r + |r|^2 that finds the
+    nearest row cancels to a rounding error there, not to zero, so the distance is taken directly."""
+    rows = np.random.default_rng(0).normal(-40.0, 20.0, size=(3, 2048)).astype(np.float32)
+    collapsed = np.repeat(rows[:1], 12, axis=0)
+    assert M.nn_diversity(collapsed) == 0.0
+    assert np.all(M.nearest_distances(collapsed, rows) == 0.0)
+    np.testing.assert_allclose(M.nearest_distances(rows[1:], rows[:1]),
+                               np.linalg.norm(rows[1:].astype(np.float64) - rows[0], axis=1), rtol=1e-12)
+
+
 def test_log_mel_shape_and_level():
     sr = 8000
     clips = np.stack([_sine(440, sr), 0.1 * _sine(440, sr), np.zeros(4000, np.float32)])

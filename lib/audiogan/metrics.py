@@ -222,7 +222,12 @@ def nearest_distances(
     chunk: int = 512,
 ) -> np.ndarray:
     """Euclidean distance from each query to its nearest reference row. ``exclude[i]`` is a
-    reference index that query ``i`` may not match (itself, when both sets are the same)."""
+    reference index that query ``i`` may not match (itself, when both sets are the same).
+
+    The nearest row is found by the expansion |q|^2 - 2 q.r + |r|^2 (one matrix product per chunk); its
+    distance is then computed directly, as |q - r|, because the expansion cancels: for two equal rows
+    of 2,048 log-mel values it left about 1e-9 of squared distance, so 3e-5 instead of 0, depending on
+    how the machine's BLAS rounds."""
     q = np.asarray(queries_nd, np.float64).reshape(len(queries_nd), -1)
     r = np.asarray(reference_md, np.float64).reshape(len(reference_md), -1)
     r2 = (r**2).sum(1)
@@ -233,7 +238,8 @@ def nearest_distances(
         if exclude is not None:
             idx = np.asarray(exclude[s:s + chunk])
             d2[np.arange(len(qs)), idx] = np.inf
-        out[s:s + chunk] = np.sqrt(np.maximum(d2.min(1), 0))
+        nearest = d2.argmin(1)
+        out[s:s + chunk] = np.sqrt(((qs - r[nearest]) ** 2).sum(1))
     return out
 
 

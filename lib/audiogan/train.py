@@ -298,7 +298,7 @@ def make_step(
         state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
         return state.replace(step=state.step + 1), metrics | g_metrics
 
-    return jax.jit(step, donate_argnums=0, compiler_options=conv.compiler_options() if options is None else options)
+    return conv.jit(step, options=options, donate_argnums=0)
 
 
 def step_flops(gan: GAN, state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None = None) -> float | None:
@@ -317,7 +317,7 @@ def make_generate(gan: GAN) -> Callable[..., jax.Array]:
         g = nnx.merge(gan.g_def, g_params)
         return g(z_bd) if labels_b is None else g(z_bd, labels=labels_b)
 
-    return jax.jit(generate, compiler_options=conv.compiler_options())
+    return conv.jit(generate)
 
 
 _COMPILED: dict[tuple, tuple[Callable, Callable]] = {}

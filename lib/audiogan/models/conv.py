@@ -105,18 +105,25 @@ def compiler_options() -> dict[str, str]:
     return xla_flags.compiler_options(jax.default_backend())
 
 
-def jit(fun, **kwargs):
-    """``jax.jit(fun, **kwargs)``, with :func:`compiler_options` where it is compiled on its own (called
-    on arrays; JAX takes options at the top level only: inside another trace it is inlined there)."""
+def jit(fun, options: dict[str, str] | None = None, **kwargs):
+    """``jax.jit(fun, **kwargs)``, with ``options`` (by default :func:`compiler_options`) where it is compiled
+    on its own: called on arrays, or through ``.lower(...)``. JAX takes compiler options at the top level
+    only: called inside another trace (``jax.jit``, ``jax.make_jaxpr``, ``jax.vmap``) it is inlined there,
+    without them. ``._cache_size()`` counts the top-level compilations, as ``jax.jit``'s does."""
     jitted = {}
+
+    def at(top: bool):
+        if top not in jitted:
+            chosen = (compiler_options() if options is None else options) if top else None
+            jitted[top] = jax.jit(fun, compiler_options=chosen, **kwargs)
+        return jitted[top]
 
     @functools.wraps(fun)
     def call(*args, **kw):
-        top = not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((args, kw)))
-        if top not in jitted:
-            jitted[top] = jax.jit(fun, compiler_options=compiler_options() if top else None, **kwargs)
-        return jitted[top](*args, **kw)
+        return at(not any(isinstance(a, jax.core.Tracer) for a in jax.tree.leaves((args, kw))))(*args, **kw)
 
+    call.lower = lambda *args, **kw: at(True).lower(*args, **kw)
+    call._cache_size = lambda: at(True)._cache_size()  # compilations at the top level, as jax.jit's
     return call
 
 
