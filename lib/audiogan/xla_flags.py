@@ -1,4 +1,5 @@
-"""The XLA:CPU setting audiogan asks for: every convolution through Eigen.
+"""The XLA:CPU settings audiogan asks for: every convolution through Eigen, and (per compilation, in
+:func:`compiler_options`) the memory-optimised instruction order.
 
 XLA:CPU picks a library per operation (``DebugOptions.xla_cpu_experimental_ynn_fusion_type``): by default
 YNNPACK for dots, reductions and 2-D convolutions (``INDIVIDUAL_CONVOLUTION``). At SpecGAN's shapes on 2
@@ -10,8 +11,9 @@ the same programs either way.
 This module imports nothing from JAX: ``import audiogan`` calls :func:`request` before JAX starts its
 backend (XLA reads ``XLA_FLAGS`` then, and never again), so that the setting holds for every function
 compiled in the process, the training step included. Where JAX had started first, :func:`warn_if_late`
-says so and how to mend it; the convolution module's own compiled functions pass the setting as compiler
-options (:func:`audiogan.models.conv.compiler_options`) and get it either way.
+says so and how to mend it; audiogan's own compiled functions (the training step, ``generate``, the
+convolution module's and the classifier's, all through :func:`audiogan.models.conv.jit`) pass the setting as
+compiler options (:func:`compiler_options`) and get it either way, with the memory-optimised order beside it.
 """
 
 from __future__ import annotations
