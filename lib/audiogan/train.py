@@ -203,8 +203,17 @@ def optimiser_update(tx: optax.GradientTransformation, grads, opt_state, params)
     return params, jax.tree.map(after_params, opt_state, is_leaf=like_params)
 
 
+def compiler_options(config: RunConfig) -> dict[str, str | bool]:
+    """XLA's compiler options for a run's training step and ``generate``: :func:`audiogan.models.conv.compiler_options`
+    (on CPU: Eigen's convolutions and the memory-optimised instruction order), with XLA:CPU's elemental fusion
+    emitters where the model family asks for them (``ELEMENTAL_FUSIONS``: WaveGAN and SpecGAN, whose steps'
+    hundreds of fused loops cost tens of MiB of resident memory when the MLIR emitters compile them;
+    :func:`audiogan.xla_flags.compiler_options`)."""
+    return conv.compiler_options(elemental_fusions=models.family(config.model).ELEMENTAL_FUSIONS)
+
+
 def make_step(
-    gan: GAN, unroll_critic: bool = False, options: dict[str, str] | None = None
+    gan: GAN, unroll_critic: bool = False, options: dict[str, str | bool] | None = None
 ) -> Callable[..., tuple[TrainState, dict]]:
     """The jit-compiled training step of ``gan``: n_critic D updates, then one G update.
 
@@ -213,8 +222,7 @@ def make_step(
 
     ``unroll_critic`` writes the critic updates out one after the other instead of as a loop: the same
     numbers, more memory; for :func:`step_flops`, whose cost analysis counts a loop's body once.
-    ``options`` are XLA's compiler options, by default :func:`audiogan.models.conv.compiler_options` (on CPU:
-    Eigen's convolutions and the memory-optimised instruction order)."""
+    ``options`` are XLA's compiler options, by default :func:`compiler_options` of the run's config."""
     cfg, objective = gan.config, gan.loss
 
     def networks(g_params, d_params):  # float32 weights; the forward passes in cfg.precision
@@ -298,7 +306,7 @@ def make_step(
         state, g_metrics = g_update(state, real_cbt.shape[1], jax.random.fold_in(key, cfg.n_critic))
         return state.replace(step=state.step + 1), metrics | g_metrics
 
-    return conv.jit(step, options=options, donate_argnums=0)
+    return conv.jit(step, options=compiler_options(cfg) if options is None else options, donate_argnums=0)
 
 
 def step_flops(gan: GAN, state: TrainState, real_cbt: jax.Array, labels_cb: jax.Array | None = None) -> float | None:
@@ -317,7 +325,7 @@ def make_generate(gan: GAN) -> Callable[..., jax.Array]:
         g = nnx.merge(gan.g_def, g_params)
         return g(z_bd) if labels_b is None else g(z_bd, labels=labels_b)
 
-    return conv.jit(generate)
+    return conv.jit(generate, options=compiler_options(gan.config))
 
 
 _COMPILED: dict[tuple, tuple[Callable, Callable]] = {}

@@ -1,5 +1,6 @@
 """The XLA:CPU settings audiogan asks for: every convolution through Eigen, and (per compilation, in
-:func:`compiler_options`) the memory-optimised instruction order and the elemental fusion emitters.
+:func:`compiler_options`) the memory-optimised instruction order and, for the convolutional models' steps,
+the elemental fusion emitters.
 
 XLA:CPU picks a library per operation (``DebugOptions.xla_cpu_experimental_ynn_fusion_type``): by default
 YNNPACK for dots, reductions and 2-D convolutions (``INDIVIDUAL_CONVOLUTION``). At SpecGAN's shapes on 2
@@ -41,10 +42,10 @@ def request(environ: dict | None = None) -> bool:
     return True
 
 
-def compiler_options(backend: str) -> dict[str, str]:
+def compiler_options(backend: str, elemental_fusions: bool = False) -> dict[str, str | bool]:
     """Per-compilation options for audiogan's programs on ``backend`` (``jax.jit(..., compiler_options=...)``):
-    on CPU, every convolution through Eigen (above) and XLA:CPU's memory-optimised instruction order; on
-    other backends none.
+    on CPU, every convolution through Eigen (above), XLA:CPU's memory-optimised instruction order, and with
+    ``elemental_fusions`` its elemental fusion emitters (below); on other backends none.
 
     XLA:CPU orders a program's instructions by default to expose concurrency between independent branches,
     at the price of keeping more intermediate results alive at once. On a laptop's few cores there is
@@ -55,21 +56,22 @@ def compiler_options(backend: str) -> dict[str, str]:
     ``XLA_FLAGS``): per compilation, XLA merges a false boolean as "unset", so the enum option is used
     here, and only where this jaxlib knows it.
 
-    XLA:CPU writes each fused loop by one of two code generators: by default its MLIR fusion emitters, or
-    the older elemental IR emitter (``xla_cpu_use_fusion_emitters=False``). The MLIR emitters build every
-    fusion's module at once and in parallel: compiling a WaveGAN d=16 step took some 270 MiB more at its
-    peak, and left about 45 MiB more resident afterwards, scattered through the heap where the allocator
-    cannot return it (the step's memory over PyTorch's at d=16 batch 16: 1.05 -> 0.91). The elemental
-    emitter compiles 1-1.6 s faster and gives the same numbers bit for bit; its loops run the step 2-7%
-    slower (Adam's update of large kernels mostly), well inside the step's lead over PyTorch
-    (``benchmarks/README.md``, "The elemental fusion emitters"). Like the order, it is asked for only
-    where this jaxlib knows the option (this one reads it per compilation)."""
+    XLA:CPU writes each fused loop with one of two code generators: by default its MLIR fusion emitters,
+    or the older elemental IR emitter (``xla_cpu_use_fusion_emitters=False``). Compiling WaveGAN's d=16
+    step, some 900 fused loops, the MLIR emitters took about 270 MiB more at the peak and left some 45
+    MiB more resident afterwards, scattered through the heap where the allocator cannot return it (the
+    training steps' peak memory at d=16 batch 16: 1.05 of PyTorch's -> 0.89-0.92). The elemental emitter
+    compiles 0.5-1.5 s faster and gives the same numbers bit for bit, but its loops are slower: WaveGAN and
+    SpecGAN steps 2-7%, the classic GAN's, mostly Adam's update of 35 million weights, 36%. So
+    ``elemental_fusions`` is for the convolutional families' programs (:func:`audiogan.train.compiler_options`;
+    ``benchmarks/README.md``, "The elemental fusion emitters"). Like the order, it is asked for only where
+    this jaxlib knows the option."""
     if backend != "cpu":
         return {}
     options = {OPTION: YNN_FUSION_TYPES}
     if _accepts_option(SCHEDULER_OPTION, MEMORY_OPTIMIZED):
         options[SCHEDULER_OPTION] = MEMORY_OPTIMIZED
-    if _accepts_option(EMITTERS_OPTION, False):
+    if elemental_fusions and _accepts_option(EMITTERS_OPTION, False):
         options[EMITTERS_OPTION] = False
     return options
 

@@ -1,4 +1,5 @@
-"""Model families: each module has a ``Generator``, a ``Discriminator`` and ``sample_latent``.
+"""Model families: each module has a ``Generator``, a ``Discriminator``, ``sample_latent`` and
+``ELEMENTAL_FUSIONS`` (how XLA:CPU compiles its training step: :func:`audiogan.train.compiler_options`).
 
 Models know nothing of losses. :func:`build` makes both networks of a run from its config.
 """

@@ -98,14 +98,15 @@ FORM = _check_form(os.environ.get("AUDIOGAN_CONV_FORM", "auto"), "AUDIOGAN_CONV_
 REMAT = os.environ.get("AUDIOGAN_CONV_REMAT", "1") != "0"
 
 
-def compiler_options() -> dict[str, str]:
+def compiler_options(elemental_fusions: bool = False) -> dict[str, str | bool]:
     """Options for ``jax.jit(..., compiler_options=...)`` of code that runs these convolutions: on CPU, every
-    convolution through Eigen and the memory-optimised instruction order (:func:`audiogan.xla_flags.compiler_options`);
-    elsewhere none. Pass them when jitting the models yourself."""
-    return xla_flags.compiler_options(jax.default_backend())
+    convolution through Eigen, the memory-optimised instruction order and, with ``elemental_fusions``,
+    XLA:CPU's elemental fusion emitters (:func:`audiogan.xla_flags.compiler_options`); elsewhere none. Pass
+    them when jitting the models yourself."""
+    return xla_flags.compiler_options(jax.default_backend(), elemental_fusions)
 
 
-def jit(fun, options: dict[str, str] | None = None, **kwargs):
+def jit(fun, options: dict[str, str | bool] | None = None, **kwargs):
     """``jax.jit(fun, **kwargs)``, with ``options`` (by default :func:`compiler_options`) where it is compiled
     on its own: called on arrays, or through ``.lower(...)``. JAX takes compiler options at the top level
     only: called inside another trace (``jax.jit``, ``jax.make_jaxpr``, ``jax.vmap``) it is inlined there,

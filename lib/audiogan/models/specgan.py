@@ -49,6 +49,8 @@ DIM = 64
 KERNEL = 5
 STRIDE = 2
 NEGATIVE_SLOPE = 0.2
+# XLA:CPU's elemental fusion emitters for this family's step, as WaveGAN's (audiogan.train.compiler_options).
+ELEMENTAL_FUSIONS = True
 N_LAYERS = 5
 BASE = 4  # spatial size after the generator's Dense layer; BASE * STRIDE**N_LAYERS = 128
 WIDTH_MULTIPLIERS = (16, 8, 4, 2, 1)  # generator channels after the Dense layer and each upconv
