@@ -61,8 +61,8 @@ def compiler_options(backend: str, elemental_fusions: bool = False) -> dict[str,
     step, some 900 fused loops, the MLIR emitters took about 270 MiB more at the peak and left some 45
     MiB more resident afterwards, scattered through the heap where the allocator cannot return it (the
     training steps' peak memory at d=16 batch 16: 1.05 of PyTorch's -> 0.88-0.92). The elemental emitter
-    compiles 0.1-1.6 s faster and gives the same numbers bit for bit, but its loops are slower: WaveGAN and
-    SpecGAN steps 2-7%, the classic GAN's, mostly Adam's update of 35 million weights, 36%. So
+    compiles 0.1-1.6 s faster and gives the same numbers bit for bit, but its loops are slower: WaveGAN's steps
+    1-3%, SpecGAN's 3-7%, the classic GAN's, mostly Adam's update of 35 million weights, 36%. So
     ``elemental_fusions`` is for the convolutional families' programs (:func:`audiogan.train.compiler_options`;
     ``benchmarks/README.md``, "The elemental fusion emitters"). Like the order, it is asked for only where
     this jaxlib knows the option."""

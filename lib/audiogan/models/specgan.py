@@ -49,7 +49,8 @@ DIM = 64
 KERNEL = 5
 STRIDE = 2
 NEGATIVE_SLOPE = 0.2
-# XLA:CPU's elemental fusion emitters for this family's step, as WaveGAN's (audiogan.train.compiler_options).
+# XLA:CPU's elemental fusion emitters for this family's step, as WaveGAN's (audiogan.train.compiler_options):
+# ~40 MiB less left resident by compiling it (d=16); the step runs 3-7% slower.
 ELEMENTAL_FUSIONS = True
 N_LAYERS = 5
 BASE = 4  # spatial size after the generator's Dense layer; BASE * STRIDE**N_LAYERS = 128
