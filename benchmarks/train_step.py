@@ -13,7 +13,9 @@ Results are appended to ``benchmarks/results/train_step.jsonl``.
 16/64/128 x n_critic 1/5, or the subset given) against the PyTorch versions in ``torch_models.py``
 (``make bench-torch`` first): per configuration a fresh JAX worker and a fresh PyTorch worker
 (``worker.py``, 2 threads for torch) set up, warm up, then take turns step by step, so both see the
-same load on a shared machine and each peak memory is its own process's. One JSON record per
+same load on a shared machine and each peak memory is its own process's. They take at least ``--steps``
+turns, and more until each has timed ``--min-seconds`` (10): the medians of a 0.15 s step then span some
+60 turns, not 5 inside one slow spell of a shared machine. One JSON record per
 configuration goes to ``results/vs_torch.jsonl`` and the table of the latest record of each to
 ``results/vs_torch.md``. GFLOP/s is XLA's cost analysis of the compiled step (the matmul form's
 zero taps included) over the step time, against the best float32 GEMM of the machine (2048^3).
@@ -53,6 +55,8 @@ def main(argv=None) -> int:
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--n-critic", type=int, default=5)
     ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--min-seconds", type=float, default=10.0,
+                    help="--vs-torch: keep taking turns past --steps until each framework has timed this long")
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--out", default=None)
     ap.add_argument("--precision", default="float32", choices=["float32", "bfloat16"])
@@ -189,9 +193,11 @@ def measure(args, config, peaks) -> dict:
             w("reset_peak")
         times = {"jax": [], "torch": []}
         order = list(workers)
-        for i in range(args.steps):  # take turns, the first mover alternating
-            for f in order if i % 2 == 0 else order[::-1]:
+        i = 0
+        while i < args.steps or min(sum(t) for t in times.values()) < args.min_seconds:
+            for f in order if i % 2 == 0 else order[::-1]:  # take turns, the first mover alternating
                 times[f].append(workers[f]("step")["s"])
+            i += 1
         done = {f: w("finish") for f, w in workers.items()}
     finally:
         for w in workers.values():
@@ -201,6 +207,7 @@ def measure(args, config, peaks) -> dict:
     return {
         "model": model, "d": d, "batch": batch, "n_critic": n_critic, "precision": args.precision,
         "loss": setup["jax"]["loss"], "jax_s": jax_s, "torch_s": torch_s, "ratio": jax_s / torch_s,
+        "ratio_per_turn": statistics.median(a / b for a, b in zip(times["jax"], times["torch"], strict=True)),
         "compile_s": setup["jax"]["compile_s"], "torch_first_step_s": setup["torch"]["first_step_s"],
         "jax_peak_rss_mib": done["jax"]["peak_rss_mib"], "torch_peak_rss_mib": done["torch"]["peak_rss_mib"],
         "jax_steps_peak_rss_mib": done["jax"]["steps_peak_rss_mib"],
@@ -216,7 +223,8 @@ def measure(args, config, peaks) -> dict:
         "jax_times_s": times["jax"], "torch_times_s": times["torch"],
         "params": setup["torch"]["params"],
         "jax_losses": done["jax"]["losses"], "torch_losses": done["torch"]["losses"],
-        "steps": args.steps, "warmup": args.warmup, "load_avg_1min": [load_before, os.getloadavg()[0]],
+        "steps": len(times["jax"]), "min_seconds": args.min_seconds, "warmup": args.warmup,
+        "load_avg_1min": [load_before, os.getloadavg()[0]],
         "machine": machine() | {"jax": peaks["jax"]["jax"], "torch": peaks["torch"]["torch"],
                                 "torch_threads": peaks["torch"]["threads"]},
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -242,17 +250,19 @@ def write_table(jsonl: Path, md: Path) -> None:
     rows = sorted(latest.values(), key=lambda r: (r["precision"], order[r["model"]], r["d"] or 0, r["batch"],
                                                   r["n_critic"]))
     lines = [
-        "| model | precision | d | batch | n_critic | JAX s/step | PyTorch s/step | JAX / PyTorch | compile s "
+        "| model | precision | d | batch | n_critic | JAX s/step | PyTorch s/step | JAX / PyTorch "
+        "| timed steps each | compile s "
         "| peak RSS MiB, steps: JAX / PyTorch | of which above the import baseline: JAX / PyTorch "
         "| peak RSS MiB, whole process: JAX / PyTorch | JAX GFLOP/s "
         "| GEMM GFLOP/s at the time | % of that peak | load (1 min) | measured | CPU | commit |",
-        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
+        "|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|---|---|",
     ]
     for r in rows:
         pct = 100 * r["jax_gflops"] / r["peak_gemm_gflops"] if r["jax_gflops"] else float("nan")
         lines.append(
             f"| {r['model']} | {r['precision']} | {r['d'] or '-'} | {r['batch']} | {r['n_critic']} "
-            f"| {r['jax_s']:.3f} | {r['torch_s']:.3f} | {r['ratio']:.2f} | {r['compile_s']:.1f} "
+            f"| {r['jax_s']:.3f} | {r['torch_s']:.3f} | {r['ratio']:.2f} | {len(r['jax_times_s'])} "
+            f"| {r['compile_s']:.1f} "
             f"| {mib(r.get('jax_steps_peak_rss_mib'))} / {mib(r.get('torch_steps_peak_rss_mib'))} "
             f"| {above(r, 'jax')} / {above(r, 'torch')} "
             f"| {r['jax_peak_rss_mib']:.0f} / {r['torch_peak_rss_mib']:.0f} | {r['jax_gflops'] or 0:.1f} "
