@@ -37,7 +37,10 @@ CASES = [
     ("conv1d_transpose k25 s4 valid", conv.conv1d_transpose, (2, 5, 2), (25, 3, 2), 4, "VALID"),
     ("conv2d k5 s2", conv.conv2d, (2, 16, 16, 2), (5, 5, 2, 3), 2, "SAME"),  # SpecGAN: 1|2
     ("conv2d k5 s2 odd", conv.conv2d, (2, 9, 12, 2), (5, 5, 2, 3), 2, "SAME"),
+    ("conv2d k5 s2 one channel", conv.conv2d, (2, 16, 16, 1), (5, 5, 1, 3), 2, "SAME"),  # D's first: blocked
+    ("conv2d k5 s2 one channel odd", conv.conv2d, (2, 9, 12, 1), (5, 5, 1, 3), 2, "SAME"),  # 5 x 6: not blocked
     ("conv2d_transpose k5 s2", conv.conv2d_transpose, (2, 8, 8, 3), (5, 5, 3, 2), 2, "SAME"),  # 3|2: 8 -> 16
+    ("conv2d_transpose k5 s2 one channel", conv.conv2d_transpose, (2, 8, 8, 3), (5, 5, 3, 1), 2, "SAME"),  # G's last
     ("conv2d_transpose k5 s2 odd", conv.conv2d_transpose, (2, 5, 6, 2), (5, 5, 2, 3), 2, "SAME"),
     ("conv2d_transpose k5 s21 explicit", conv.conv2d_transpose, (2, 4, 6, 2), (5, 5, 2, 3), (2, 1), [(4, 2), (1, 3)]),
     # a padding wider than the kernel: no strided convolution has it as its adjoint (the phase kernel's path)
@@ -186,6 +189,31 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
         assert {k[1:] for k in kinds} == {(one, one, one), ((2, 2), one, one), (one, one, (2, 2))}, kinds
     else:
         assert {k[1:] for k in kinds} == {(one, one, one)}, kinds
+
+
+def test_one_channel_strided_layers_compute_two_by_two_outputs_at_a_time(monkeypatch):
+    """SpecGAN's one-channel layers (the discriminator's first convolution, the generator's last transposed
+    one) run output-blocked (conv._output_blocked), to the gradient penalty's second derivative: Eigen runs
+    their four-channel blocks at a tenth of its speed. Layers with more input channels, or with so many output
+    channels that the blocked kernel would be large (d=64), keep the plain polyphase form; the values of both
+    are tested against lax above ("one channel" cases)."""
+    blocked = []
+    real = conv._output_blocked
+    monkeypatch.setattr(conv, "_output_blocked", lambda w, spec: blocked.append(w.shape) or real(w, spec))
+
+    def trace(op, x_shape, k_shape):
+        y_shape = jax.eval_shape(lambda x, w: op(x, w, 2, "SAME", form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
+        x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
+        blocked.clear()
+        jax.make_jaxpr(_derivatives(op, 2, "SAME", "polyphase"))(x, w, r)
+        return set(blocked)
+
+    # sizes no other test uses, so that no cached trace hides the calls
+    assert trace(conv.conv2d, (2, 12, 20, 1), (5, 5, 1, 16)) == {(5, 5, 1, 16)}  # F, T and T's derivatives
+    assert trace(conv.conv2d_transpose, (2, 6, 10, 16), (5, 5, 16, 1)) == {(5, 5, 1, 16)}  # its adjoint's kernel
+    assert trace(conv.conv2d, (2, 12, 20, 1), (5, 5, 1, 64)) == set()  # 256 channels blocked: d=64
+    assert trace(conv.conv2d, (2, 12, 20, 2), (5, 5, 2, 16)) == set()  # 8 channels per input block
+    assert trace(conv.conv2d, (2, 10, 20, 1), (5, 5, 1, 16)) == set()  # 5 output rows: no 2 x 2 blocks
 
 
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
