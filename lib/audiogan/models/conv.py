@@ -214,6 +214,12 @@ def _pad(x: jax.Array, pads: Sequence[tuple[int, int]]) -> jax.Array:
     return lax.pad(x, jnp.zeros((), x.dtype), config)
 
 
+def _out_sizes(sizes: Sequence[int], pads: Sequence[tuple[int, int]], kernel: Sequence[int],
+               strides: Sequence[int]) -> tuple[int, ...]:
+    """Output sizes of a strided correlation of an input of ``sizes`` padded by ``pads`` with ``kernel``."""
+    return tuple((sz + lo + hi - k) // s + 1 for sz, (lo, hi), k, s in zip(sizes, pads, kernel, strides, strict=True))
+
+
 def _tap_slices(x: jax.Array, taps: Sequence[int], strides: Sequence[int], out: Sequence[int]) -> list[jax.Array]:
     """(B, *S, C) -> prod(taps) arrays (B, *out, C): each tap's (strided) slice, taps in row-major order."""
     b, c = x.shape[0], x.shape[-1]
@@ -459,7 +465,7 @@ def _conv_polyphase_impl(
     """
     n, b, c = x.ndim - 2, x.shape[0], x.shape[-1]
     kernel, c_out, sizes = w.shape[:n], w.shape[-1], x.shape[1:-1]
-    n_out = [(sz + lo + hi - k) // s + 1 for sz, (lo, hi), k, s in zip(sizes, pads, kernel, strides, strict=True)]
+    n_out = _out_sizes(sizes, pads, kernel, strides)
     if all(s == 1 for s in strides):
         return _corr(x, w, pads)
     taps = [-(-k // s) for k, s in zip(kernel, strides, strict=True)]
@@ -499,6 +505,10 @@ class _Strided(NamedTuple):
     in_spatial: tuple[int, ...]
     rows_per_column: float
 
+    @property
+    def out_spatial(self) -> tuple[int, ...]:
+        return _out_sizes(self.in_spatial, self.pads, self.kernel, self.strides)
+
 
 # conv2d's strided convolution in the polyphase form is three operations whose derivatives are each other,
 # each computed the fastest way measured on 2 cores (SpecGAN d=16 batch 64, ms per layer):
@@ -533,17 +543,12 @@ BLOCKED_CHANNELS = 128
 OUTPUT_BLOCK = 2
 
 
-def _strided_out(spec: _Strided) -> tuple[int, ...]:
-    return tuple((n + lo + hi - k) // s + 1
-                 for n, (lo, hi), k, s in zip(spec.in_spatial, spec.pads, spec.kernel, spec.strides, strict=True))
-
-
 def _blocks_outputs(w: jax.Array, spec: _Strided) -> bool:
     """Whether F (and T) of kernel ``w`` (*K, C_in, C_out) run output-blocked (above): on CPU, where it was
     measured; the GPU keeps the form its figures were measured with."""
     return (jax.default_backend() == "cpu" and w.shape[-2] * math.prod(spec.strides) < FEW_INPUT_CHANNELS
             and OUTPUT_BLOCK ** len(spec.strides) * w.shape[-1] <= BLOCKED_CHANNELS
-            and all(m % OUTPUT_BLOCK == 0 for m in _strided_out(spec)))
+            and all(m % OUTPUT_BLOCK == 0 for m in spec.out_spatial))
 
 
 def _output_blocked(w: jax.Array, spec: _Strided) -> tuple[jax.Array, _Strided]:
@@ -559,7 +564,7 @@ def _output_blocked(w: jax.Array, spec: _Strided) -> tuple[jax.Array, _Strided]:
               for phase in itertools.product(range(r), repeat=n)]
     w_wide = jnp.stack(phases, axis=-2).reshape(*wide, w.shape[-2], r ** n * w.shape[-1])
     pads = tuple((lo, (m // r - 1) * s * r + wd - size - lo) for (lo, _), m, s, wd, size
-                 in zip(spec.pads, _strided_out(spec), spec.strides, wide, spec.in_spatial, strict=True))
+                 in zip(spec.pads, spec.out_spatial, spec.strides, wide, spec.in_spatial, strict=True))
     return w_wide, spec._replace(strides=tuple(s * r for s in spec.strides), pads=pads, kernel=tuple(wide))
 
 
@@ -570,7 +575,7 @@ def _output_blocked_forward(x: jax.Array, w: jax.Array, spec: _Strided) -> jax.A
     y = _conv_polyphase_impl(x, w_wide, wide.strides, wide.pads, wide.rows_per_column)
     y = y.reshape(y.shape[0], *y.shape[1:-1], *(r,) * n, c_out)
     y = y.transpose(0, *itertools.chain.from_iterable((1 + i, 1 + n + i) for i in range(n)), 1 + 2 * n)
-    return y.reshape(y.shape[0], *_strided_out(spec), c_out)
+    return y.reshape(y.shape[0], *spec.out_spatial, c_out)
 
 
 def _output_blocked_input_grad(g: jax.Array, w: jax.Array, spec: _Strided) -> jax.Array:
