@@ -8,11 +8,12 @@ STAMP  := $(VENV)/.audiogan-installed
 RUN    ?= runs/demo
 DATASET ?= tones
 
-.PHONY: setup demo test lab lint clean help bench-torch
+.PHONY: setup demo test test-fast lab lint clean help bench-torch
 help:
 	@echo "make setup  create $(VENV), install audiogan with dev extras, register the Jupyter kernel"
 	@echo "make demo   run notebooks 01 -> 04 headless on the embedded tones into $(RUN)/"
-	@echo "make test   the whole test suite, notebooks included"
+	@echo "make test   the whole test suite, notebooks included (what CI runs)"
+	@echo "make test-fast  the suite without the slow tests (notebooks, subprocesses, long training)"
 	@echo "make lab    open JupyterLab on notebooks/"
 
 setup: $(STAMP)
@@ -26,10 +27,13 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m audiogan.demo --run-dir $(RUN) --dataset $(DATASET)
+	$(BIN)/python -m audiogan.cli.demo --run-dir $(RUN) --dataset $(DATASET)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q  # tests/conftest.py gives each run a fresh dataset cache
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib tests benchmarks
@@ -46,7 +50,7 @@ SWEEP ?= sweeps/loss_ablation.yaml
 JOBS  ?= 1
 .PHONY: sweep
 sweep: $(STAMP)
-	$(BIN)/python -m audiogan.sweep $(SWEEP) --jobs $(JOBS)
+	$(BIN)/python -m audiogan.cli.sweep $(SWEEP) --jobs $(JOBS)
 
 # Benchmark-only: PyTorch versions of the models for `benchmarks/train_step.py --vs-torch`, in a venv
 # of their own (torch is never a dependency of the package). The CPU build: no CUDA libraries.

@@ -4,7 +4,7 @@ batches per second served from the cached clips.
     python benchmarks/data_loading.py [--n-train 5000] [--batch 64] [--batches 300]
 
 Builds the default ``digits`` set (16 kHz, 16,384 samples) into a fresh temporary cache, loads it
-back (checksums verified), then times ``audiogan.data.Batches`` drawing ``--batches`` shuffled
+back (checksums verified), then times ``audiogan.datasets.Batches`` drawing ``--batches`` shuffled
 batches of ``--batch`` x 16,384 float32 samples (a gather into a new array, as the training loop
 reads them), and the same with ``jax.device_put`` of each batch. Appends one JSON record to
 ``benchmarks/results/data_loading.jsonl``; the load average is recorded because the 2 cores are
@@ -37,7 +37,7 @@ def main(argv=None) -> int:
     import jax
 
     from audiogan.config import RunConfig
-    from audiogan.data import Batches, load_dataset
+    from audiogan.datasets import Batches, load_dataset
 
     config = RunConfig(dataset="digits", n_clips=args.n_train, sample_rate=16000, clip_samples=16384)
     load_before = os.getloadavg()[0]

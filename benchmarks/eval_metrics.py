@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from audiogan import metrics as M
+from audiogan.evaluation import metrics as M
 
 
 def timed(fn, repeats: int) -> float:
@@ -83,7 +83,7 @@ def main() -> None:
         "time": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
     if args.classifier:
-        from audiogan import classifier as C
+        from audiogan.evaluation import classifier as C
 
         clf = C.load(args.classifier)
         clips = rng.uniform(-0.5, 0.5, size=(512, clf.info["clip_samples"])).astype(np.float32)

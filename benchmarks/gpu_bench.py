@@ -46,7 +46,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import audiogan  # noqa: F401  (before JAX starts)
-from audiogan import train
+from audiogan import training
 from audiogan.config import RunConfig
 from audiogan.models import conv
 
@@ -105,14 +105,14 @@ class Config:
                              precision=precision, **arch)
         self.form = form
         with conv.use_form(form):
-            self.gan, self.state = train.create(self.cfg)
+            self.gan, self.state = training.create(self.cfg)
             self.real = jax.device_put(real_data(model, n_critic, batch), self.gan.data_sharding)
             t0 = time.perf_counter()
-            self.step = train.make_step(self.gan).lower(self.state, self.real).compile()
+            self.step = training.make_step(self.gan).lower(self.state, self.real).compile()
             self.compile_s = time.perf_counter() - t0
-            self.flops_executed = train.step_flops(self.gan, self.state, self.real)
+            self.flops_executed = training.step_flops(self.gan, self.state, self.real)
         with conv.use_form("lax"):
-            self.flops_useful = train.step_flops(self.gan, self.state, self.real)
+            self.flops_useful = training.step_flops(self.gan, self.state, self.real)
         mem = self.step.memory_analysis()
         self.xla_mib = None if mem is None else {
             k: getattr(mem, f"{k}_size_in_bytes") / 2**20 for k in ("temp", "argument", "output")}

@@ -15,7 +15,7 @@ against :func:`jax_param_counts`, computed from the layer sizes the JAX modules 
   back; WGAN-GP.
 
 WGAN-GP (lambda 10) with Adam(1e-4, 0.5, 0.9) for wavegan and specgan; one step is ``n_critic``
-discriminator updates then one generator update, as ``audiogan.train.make_step``.
+discriminator updates then one generator update, as ``audiogan.training.make_step``.
 """
 
 from __future__ import annotations

@@ -38,7 +38,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from audiogan import train
+from audiogan import training
 from audiogan.config import RunConfig
 from audiogan.models import conv
 
@@ -75,8 +75,8 @@ def main(argv=None) -> int:
     arch = {"d": args.d} if args.model != "mlp" else {}
     cfg = RunConfig(run_dir=tempfile.mkdtemp(), model=args.model, loss=args.loss, batch_size=args.batch,
                     n_critic=args.n_critic, precision=args.precision, **arch)
-    gan, state = train.create(cfg)
-    step = train.make_step(gan)
+    gan, state = training.create(cfg)
+    step = training.make_step(gan)
     rng = np.random.default_rng(0)
     shape = (cfg.n_critic, cfg.batch_size) + ((128, 128) if cfg.model == "specgan" else (cfg.clip_samples,))
     real = jax.device_put(rng.uniform(-0.5, 0.5, shape).astype(np.float32), gan.data_sharding)

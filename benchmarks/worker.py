@@ -73,7 +73,7 @@ class JaxSide:
     def __init__(self):
         import jax
 
-        import audiogan  # noqa: F401  (before JAX starts: its XLA:CPU flags, audiogan.xla_flags)
+        import audiogan  # noqa: F401  (before JAX starts: its XLA:CPU flags, audiogan.xla)
 
         self.jax = jax
 
@@ -93,7 +93,7 @@ class JaxSide:
     def setup(self, model: str, d: int, batch: int, n_critic: int, precision: str) -> dict:
         import tempfile
 
-        from audiogan import train
+        from audiogan import training
         from audiogan.config import RunConfig
         from audiogan.models import conv
 
@@ -103,10 +103,10 @@ class JaxSide:
         arch = {"d": d} if model != "mlp" else {}
         cfg = RunConfig(run_dir=tempfile.mkdtemp(), model=model, batch_size=batch, n_critic=n_critic,
                         precision=precision, **arch)
-        gan, self.state = train.create(cfg)
+        gan, self.state = training.create(cfg)
         self.real = jax.device_put(real_data(model, n_critic, batch), gan.data_sharding)
         t0 = time.perf_counter()
-        self.step_fn = train.make_step(gan).lower(self.state, self.real).compile()
+        self.step_fn = training.make_step(gan).lower(self.state, self.real).compile()
         compile_s = time.perf_counter() - t0
         mem = self.step_fn.memory_analysis()
         xla_mib = None
@@ -116,7 +116,7 @@ class JaxSide:
         t0 = time.perf_counter()
         self.step()
         first_step_s = time.perf_counter() - t0
-        flops = train.step_flops(gan, self.state, self.real)
+        flops = training.step_flops(gan, self.state, self.real)
         return {"compile_s": compile_s, "first_step_s": first_step_s, "flops": flops, "baseline_rss_mib": baseline,
                 "xla_memory_mib": xla_mib, "conv_form": conv.resolve_form(), "loss": cfg.loss}
 

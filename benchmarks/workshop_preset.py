@@ -6,7 +6,7 @@
 Trains the workshop preset on the embedded tones for at most ``--seconds`` of training time on
 ``--clock`` (wall, or this process's CPU time, which a busy shared machine does not inflate;
 dataset build, compilation and checkpoint restarts included), judging 16 generated clips every
-``--judge-every`` steps with pYIN (``audiogan.workshop.judge_tones``: voiced in at least half the
+``--judge-every`` steps with pYIN (``audiogan.teaching.workshop.judge_tones``: voiced in at least half the
 frames and within 25 cents of a dataset note). Appends one JSON record to
 ``results/workshop_preset.jsonl`` with the machine, the settings and the judgement over time.
 """
@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 
 from audiogan.config import RunConfig
-from audiogan.workshop import train_against_clock
+from audiogan.teaching.workshop import train_against_clock
 
 RESULTS = Path(__file__).parent / "results" / "workshop_preset.jsonl"
 
@@ -55,8 +55,8 @@ def main(argv=None) -> int:
     config = RunConfig(run_dir=args.run_dir, preset="workshop", steps=100_000, **overrides)
     judge, classifier_info = None, None
     if config.dataset == "digits":
-        from audiogan.classifier import get_classifier
-        from audiogan.workshop import judge_digits
+        from audiogan.evaluation.classifier import get_classifier
+        from audiogan.teaching.workshop import judge_digits
 
         classifier = get_classifier(config)
         judge = judge_digits(classifier)

@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from audiogan import classifier as C
-from audiogan import data
+from audiogan import datasets
 from audiogan.config import RunConfig
+from audiogan.evaluation import classifier as C
 
 SMALL = C.ClassifierSettings(
     n_mels=32, n_frames=16, width=4, features=16, epochs=15, batch_size=16, lr=5e-3, freq_shift=2, mask_mels=2,
@@ -17,11 +17,11 @@ SMALL = C.ClassifierSettings(
 
 
 @pytest.fixture(scope="module")
-def three_cs() -> data.Dataset:
+def three_cs() -> datasets.Dataset:
     """Tones of the three Cs (C3, C4, C5): a three-class problem that needs pitch, not loudness."""
-    ds = data.make_tones(1000, 8000, 1024, seed=3)
+    ds = datasets.make_tones(1000, 8000, 1024, seed=3)
     keep = ds.labels["midi"] % 12 == 0
-    return data.Dataset("tones", ds.clips[keep], 8000, {k: v[keep] for k, v in ds.labels.items()}, ds.info)
+    return datasets.Dataset("tones", ds.clips[keep], 8000, {k: v[keep] for k, v in ds.labels.items()}, ds.info)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +81,7 @@ def test_damaged_weights_name_the_file(trained, tmp_path):
 
 
 def test_unlabelled_dataset_gets_a_clear_error():
-    ds = data.Dataset(name="my_folder", clips=np.zeros((10, 256), np.float32), sample_rate=8000,
+    ds = datasets.Dataset(name="my_folder", clips=np.zeros((10, 256), np.float32), sample_rate=8000,
                       labels={"file_index": np.arange(10)})
     with pytest.raises(C.ClassifierError, match="my_folder.*no class labels"):
         C.pick_label(ds)
@@ -92,7 +92,7 @@ def test_unlabelled_dataset_gets_a_clear_error():
 def test_splits_are_disjoint_by_voice_or_follow_the_dataset():
     n = 300
     labels = {"digit": np.arange(n) % 10, "voice": np.repeat(np.arange(15), 20)}
-    ds = data.Dataset(name="d", clips=np.zeros((n, 64), np.float32), sample_rate=8000, labels=labels)
+    ds = datasets.Dataset(name="d", clips=np.zeros((n, 64), np.float32), sample_rate=8000, labels=labels)
     s = C.split_indices(ds, test_fraction=0.2, seed=1)
     train_voices, test_voices = set(labels["voice"][s["train"]]), set(labels["voice"][s["test"]])
     assert not train_voices & test_voices and len(test_voices) == 3

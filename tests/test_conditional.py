@@ -7,11 +7,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiogan import data, models, train
+from audiogan import datasets, models, training
 from audiogan.config import ConfigError, RunConfig
 from audiogan.models import conditional
 from audiogan.runs import RunFolder
-from audiogan.workshop import judge_digits, judge_tones
+from audiogan.teaching.workshop import judge_digits, judge_tones
 
 N_CLASSES = 3
 
@@ -56,10 +56,11 @@ def test_unconditional_networks_are_unchanged_and_the_class_count_is_checked(tmp
         cfg.replace(conditional=1)
 
 
+@pytest.mark.slow  # trains
 def test_the_step_trains_the_class_embedding_and_insists_on_labels(tmp_path):
     cfg = tiny("wavegan", tmp_path, loss="wgan-gp", n_critic=2)
-    gan, state = train.create(cfg, classes=("a", "b", "c"))
-    step = train.make_step(gan)
+    gan, state = training.create(cfg, classes=("a", "b", "c"))
+    step = training.make_step(gan)
     real = jnp.asarray(np.random.default_rng(0).uniform(-1, 1, (2, 8, 4096)), jnp.float32)
     labels = jnp.asarray(np.random.default_rng(1).integers(0, 3, (2, 8)), jnp.int32)
     e0 = np.asarray(state.d_params["embed"]["embedding"][...])
@@ -71,74 +72,79 @@ def test_the_step_trains_the_class_embedding_and_insists_on_labels(tmp_path):
     assert not np.allclose(g0[-3:], new.g_params["base"]["dense"]["kernel"][...][-3:])
     with pytest.raises(ConfigError, match="needs the real clips' classes"):
         step(new, real)
-    plain, plain_state = train.create(cfg.replace(conditional=False))
+    plain, plain_state = training.create(cfg.replace(conditional=False))
     with pytest.raises(ConfigError, match="not conditional"):
-        train.make_step(plain)(plain_state, real, labels)
+        training.make_step(plain)(plain_state, real, labels)
     with pytest.raises(ConfigError, match="needs the dataset's classes"):
-        train.create(cfg)
+        training.create(cfg)
 
 
+@pytest.mark.slow  # trains
 @pytest.mark.parametrize("model", ["mlp", "wavegan", "specgan"])
 def test_a_conditional_run_stores_its_classes_resumes_and_generates_by_class(model, tmp_path):
     cfg = tiny(model, tmp_path)
-    first = train.train(cfg, progress=False, stop_after=2)
+    first = training.train(cfg, progress=False, stop_after=2)
     classes = first.gan.classes
-    tones = data.load_dataset(cfg).labels["midi"]
+    tones = datasets.load_dataset(cfg).labels["midi"]
     assert classes == tuple(str(m) for m in np.unique(tones))
     assert RunFolder(cfg.run_dir).read_json("classes.json") == list(classes)
-    result = train.train(cfg, progress=False)
+    result = training.train(cfg, progress=False)
     assert result.resumed_from == 2 and int(result.state.step) == 4
-    gan, state = train.restore(cfg.run_dir)
+    gan, state = training.restore(cfg.run_dir)
     assert gan.classes == classes
     # bit-exact after reloading, by class name, by index and by the number a name spells
-    clips = train.generate(gan, state, 4, classes=classes[1])
-    np.testing.assert_array_equal(clips, train.generate(result.gan, result.state, 4, classes=1))
-    np.testing.assert_array_equal(clips, train.generate(gan, state, 4, classes=int(classes[1])))
+    clips = training.generate(gan, state, 4, classes=classes[1])
+    np.testing.assert_array_equal(clips, training.generate(result.gan, result.state, 4, classes=1))
+    np.testing.assert_array_equal(clips, training.generate(gan, state, 4, classes=int(classes[1])))
     assert clips.shape == (4, cfg.clip_samples)
-    assert train.preview_titles(gan)[:2] == [f"z0: {classes[0]}", f"z1: {classes[1]}"]
-    assert train.clip_titles(gan, len(classes) + 1)[-1] == f"sample {len(classes)}: {classes[0]}"
+    assert training.preview_titles(gan)[:2] == [f"z0: {classes[0]}", f"z1: {classes[1]}"]
+    assert training.clip_titles(gan, len(classes) + 1)[-1] == f"sample {len(classes)}: {classes[0]}"
     # parameter counts from the dataset before training, or from the run folder after it, agree;
     # the classes add a one-hot input row per class to G's first layer and an embedding to D
-    counts = train.summary(cfg, data.load_dataset(cfg))
-    assert train.summary(cfg) == counts
-    plain = train.summary(cfg.replace(conditional=False))
+    counts = training.summary(cfg, datasets.load_dataset(cfg))
+    assert training.summary(cfg) == counts
+    plain = training.summary(cfg.replace(conditional=False))
     assert counts["discriminator_params"] > plain["discriminator_params"]
     assert counts["generator_params"] > plain["generator_params"]
 
 
+@pytest.mark.slow  # trains
 def test_generating_every_class_in_turn_and_bad_classes(tmp_path):
     cfg = tiny("mlp", tmp_path, steps=2)
-    result = train.train(cfg, progress=False)
+    result = training.train(cfg, progress=False)
     gan, state = result.gan, result.state
     k = len(gan.classes)
     np.testing.assert_array_equal(gan.class_labels(k + 2), list(range(k)) + [0, 1])
     # clip i of the default is clip i of asking for its class explicitly (same latents)
     asked = [gan.classes[i % k] for i in range(k + 2)]
-    np.testing.assert_array_equal(train.generate(gan, state, k + 2), train.generate(gan, state, k + 2, classes=asked))
+    np.testing.assert_array_equal(training.generate(gan, state, k + 2),
+                                  training.generate(gan, state, k + 2, classes=asked))
     with pytest.raises(ConfigError, match="'A4' is not one of this run's classes"):
-        train.generate(gan, state, 2, classes="A4")
+        training.generate(gan, state, 2, classes="A4")
     with pytest.raises(ConfigError, match="gives 3 classes for 2 clips"):
-        train.generate(gan, state, 2, classes=[gan.classes[0]] * 3)
-    plain = train.train(cfg.replace(run_dir=str(tmp_path / "plain"), conditional=False), progress=False)
+        training.generate(gan, state, 2, classes=[gan.classes[0]] * 3)
+    plain = training.train(cfg.replace(run_dir=str(tmp_path / "plain"), conditional=False), progress=False)
     with pytest.raises(ConfigError, match="conditional=True"):
-        train.generate(plain.gan, plain.state, 2, classes=gan.classes[0])
+        training.generate(plain.gan, plain.state, 2, classes=gan.classes[0])
 
 
 def test_resuming_on_other_classes_and_data_without_classes_are_refused(tmp_path):
     cfg = tiny("mlp", tmp_path, steps=4)
-    train.train(cfg, progress=False, stop_after=2)
-    ds = data.load_dataset(cfg)
-    fewer = data.Dataset("tones", ds.clips[:40], 8000, labels={"midi": np.where(ds.labels["midi"][:40] > 60, 72, 48)})
+    training.train(cfg, progress=False, stop_after=2)
+    ds = datasets.load_dataset(cfg)
+    fewer = datasets.Dataset("tones", ds.clips[:40], 8000,
+                             labels={"midi": np.where(ds.labels["midi"][:40] > 60, 72, 48)})
     with pytest.raises(ConfigError, match="was trained on the classes .* but the dataset now has 48, 72"):
-        train.train(cfg, fewer, progress=False)
-    unlabelled = data.Dataset("mine", ds.clips, 8000)
-    with pytest.raises(data.DataError, match="'mine' has none .*conditional=False"):
-        train.train(cfg.replace(run_dir=str(tmp_path / "other")), unlabelled, progress=False)
-    one = data.Dataset("mine", ds.clips, 8000, labels={"word": np.full(len(ds), "yes")})
-    with pytest.raises(data.DataError, match="at least 2 classes.*'yes'"):
-        data.class_indices(one)
+        training.train(cfg, fewer, progress=False)
+    unlabelled = datasets.Dataset("mine", ds.clips, 8000)
+    with pytest.raises(datasets.DataError, match="'mine' has none .*conditional=False"):
+        training.train(cfg.replace(run_dir=str(tmp_path / "other")), unlabelled, progress=False)
+    one = datasets.Dataset("mine", ds.clips, 8000, labels={"word": np.full(len(ds), "yes")})
+    with pytest.raises(datasets.DataError, match="at least 2 classes.*'yes'"):
+        datasets.class_indices(one)
 
 
+@pytest.mark.slow  # trains
 def test_a_conditional_gan_makes_the_class_it_is_asked_for(tmp_path):
     """Two classes a listener cannot confuse: clips held near +0.5 ("up") and near -0.5 ("down").
     After 300 steps the classic GAN, conditioned, makes each one when asked (an unconditional
@@ -146,14 +152,14 @@ def test_a_conditional_gan_makes_the_class_it_is_asked_for(tmp_path):
     rng = np.random.default_rng(0)
     words = np.array(["down", "up"])[np.arange(128) % 2]
     clips = (np.where(words == "up", 0.5, -0.5)[:, None] + 0.05 * rng.standard_normal((128, 64))).astype(np.float32)
-    ds = data.Dataset("updown", clips, 8000, labels={"word": words})
+    ds = datasets.Dataset("updown", clips, 8000, labels={"word": words})
     cfg = RunConfig(run_dir=str(tmp_path / "run"), dataset="updown", model="mlp", steps=300, batch_size=32,
                     sample_rate=8000, clip_samples=64, log_every=50, preview_every=300, checkpoint_every=300,
                     conditional=True)
-    result = train.train(cfg, ds, progress=False)
+    result = training.train(cfg, ds, progress=False)
     assert result.gan.classes == ("down", "up")
-    up = train.generate(result.gan, result.state, 100, classes="up").mean(1)
-    down = train.generate(result.gan, result.state, 100, classes="down").mean(1)
+    up = training.generate(result.gan, result.state, 100, classes="up").mean(1)
+    down = training.generate(result.gan, result.state, 100, classes="down").mean(1)
     assert (up > 0).mean() >= 0.95 and (down < 0).mean() >= 0.95
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib
 import itertools
 import math
-import os
 import re
 
 import jax
@@ -15,8 +14,8 @@ import pytest
 from flax import nnx
 from jax import lax
 
-from audiogan import xla_flags
 from audiogan.models import conv, wavegan
+from audiogan.models.conv import polyphase
 from jaxprs import eqns
 
 OUT_RTOL = 1e-5  # largest |difference| relative to the largest |value|
@@ -134,7 +133,7 @@ DERIVATIVE_CASES = [c for c in CASES if not any(word in c[0] for word in ("odd",
 
 
 # The polyphase form computes each layer by a native stride-1 convolution or by patches times a matrix,
-# whichever its shape favours (conv.polyphase_product): both products are tested on every shape.
+# whichever its shape favours (conv.settings.polyphase_product): both products are tested on every shape.
 FAST_FORMS = {"matmul": None, "polyphase, convolution": 0.0, "polyphase, patches": 1e9}
 
 
@@ -143,7 +142,7 @@ FAST_FORMS = {"matmul": None, "polyphase, convolution": 0.0, "polyphase, patches
 def test_fast_forms_equal_lax_form_to_the_second_derivative(case, form, monkeypatch):
     _, op, x_shape, k_shape, stride, padding = case
     if FAST_FORMS[form] is not None:
-        monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", FAST_FORMS[form])
+        monkeypatch.setattr(conv.settings, "POLYPHASE_ROWS_PER_COLUMN", FAST_FORMS[form])
     y_shape = jax.eval_shape(lambda x, w: op(x, w, stride, padding, form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
     x, w, r = _inputs(x_shape, k_shape, y_shape.shape)
     lax_out = _derivatives(op, stride, padding, "lax")(x, w, r)
@@ -167,11 +166,11 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
     """To the gradient penalty's second derivative, the polyphase form's convolutions are in XLA's canonical
     layout (the kernel gradient too, with channels as batch) and none dilates its input: left to autodiff,
     the derivatives of strided convolutions dilate the input, and the second derivative became convolutions
-    windowed over the whole signal, both 10-100x slower on XLA:CPU. All are stride-1 correlations, except
-    for the 2-D strided convolution's own three (conv._strided_forward, conv2d_transpose being its input
-    gradient): its forward pass, XLA's strided convolution, and its kernel gradient, XLA's convolution with
-    the window dilated by the stride; both run as fast as PyTorch's."""
-    monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
+    windowed over the whole signal, both slow on XLA:CPU. All are stride-1 correlations, except for the 2-D
+    strided convolution's own three (polyphase._strided_forward, conv2d_transpose being its input gradient):
+    its forward pass, XLA's strided convolution, and its kernel gradient, XLA's convolution with the window
+    dilated by the stride."""
+    monkeypatch.setattr(conv.settings, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 16, 12, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
     if op is conv.conv1d_transpose:
@@ -193,13 +192,13 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
 
 def test_one_channel_strided_layers_compute_two_by_two_outputs_at_a_time(monkeypatch):
     """SpecGAN's one-channel layers (the discriminator's first convolution, the generator's last transposed
-    one) run output-blocked (conv._output_blocked), to the gradient penalty's second derivative: Eigen runs
-    their four-channel blocks at a tenth of its speed. Layers with more input channels, or with so many output
+    one) run output-blocked (polyphase._output_blocked), to the gradient penalty's second derivative: Eigen runs
+    their four-channel blocks slowly. Layers with more input channels, or with so many output
     channels that the blocked kernel would be large (d=64), keep the plain polyphase form; the values of both
     are tested against lax above ("one channel" cases)."""
     blocked = []
-    real = conv._output_blocked
-    monkeypatch.setattr(conv, "_output_blocked", lambda w, spec: blocked.append(w.shape) or real(w, spec))
+    real = polyphase._output_blocked
+    monkeypatch.setattr(polyphase, "_output_blocked", lambda w, spec: blocked.append(w.shape) or real(w, spec))
 
     def trace(op, x_shape, k_shape):
         y_shape = jax.eval_shape(lambda x, w: op(x, w, 2, "SAME", form="lax"), *_inputs(x_shape, k_shape, (1,))[:2])
@@ -219,9 +218,9 @@ def test_one_channel_strided_layers_compute_two_by_two_outputs_at_a_time(monkeyp
 @pytest.mark.parametrize("op", [conv.conv1d, conv.conv1d_transpose, conv.conv2d, conv.conv2d_transpose])
 def test_polyphase_form_pads_no_copy_of_the_activations(op, monkeypatch):
     """The polyphase form's zero padding is the convolutions' own (the block convolution's too, its kernel led
-    by zero taps), not a padded copy of every activation: on an H100 those copies took 16% of a WaveGAN
-    step. To the gradient penalty's second derivative, only kernel-sized arrays are padded."""
-    monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
+    by zero taps), not a padded copy of every activation. To the gradient penalty's second derivative, only
+    kernel-sized arrays are padded."""
+    monkeypatch.setattr(conv.settings, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 32, 32, 3), (5, 5, 3, 4)) if two_d else ((2, 512, 3), (25, 3, 4))
     if op is conv.conv1d_transpose:
@@ -238,9 +237,9 @@ def test_polyphase_form_pads_no_copy_of_the_activations(op, monkeypatch):
 def test_polyphase_gradients_compile_to_canonical_convolutions_inside_a_loop(op, monkeypatch):
     """The critic updates run in a loop (``lax.fori_loop``). There XLA:CPU compiled a kernel gradient
     written as autodiff's transpose of the correlation to a naive emitted loop (dim_labels f0b_i0o->0bf),
-    which made a WaveGAN step 40x slower: every compiled convolution must be in the layout XLA runs
+    which is slow: every compiled convolution must be in the layout XLA runs
     through Eigen, batch-spatial-feature."""
-    monkeypatch.setattr(conv, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
+    monkeypatch.setattr(conv.settings, "POLYPHASE_ROWS_PER_COLUMN", 0.0)
     two_d = op in (conv.conv2d, conv.conv2d_transpose)
     x_shape, k_shape = ((2, 8, 6, 3), (5, 5, 3, 4)) if two_d else ((2, 64, 3), (25, 3, 4))
     stride = 2 if two_d else 4
@@ -271,7 +270,7 @@ def test_matmul_form_has_no_convolution_gather_or_scatter():
 
 
 def test_form_resolution_and_overrides(monkeypatch):
-    monkeypatch.setattr(conv, "FORM", "auto")
+    monkeypatch.setattr(conv.settings, "FORM", "auto")
     assert conv.resolve_form() == ("lax" if jax.default_backend() == "tpu" else "polyphase")
     assert conv.resolve_form("lax") == "lax" and conv.resolve_form("matmul") == "matmul"
     with conv.use_form("lax"):
@@ -286,7 +285,7 @@ def test_form_resolution_and_overrides(monkeypatch):
         conv.conv1d(x, w, 4, "same")
     with pytest.raises(ValueError, match="stride must be"):
         conv.conv1d_transpose(x, w, 0)
-    monkeypatch.setattr(conv, "FORM", "matmul")
+    monkeypatch.setattr(conv.settings, "FORM", "matmul")
     text = str(jax.make_jaxpr(lambda x, w: conv.conv1d(x, w, 4))(x, w))
     assert "conv_general_dilated" not in text and "conv_general_dilated" in str(
         jax.make_jaxpr(lambda x, w: conv.conv1d(x, w, 4, form="lax"))(x, w)
@@ -297,13 +296,13 @@ def test_environment_variable_sets_the_form(monkeypatch):
     original = conv.FORM
     try:
         monkeypatch.setenv("AUDIOGAN_CONV_FORM", "lax")
-        assert importlib.reload(conv).FORM == "lax"
+        assert importlib.reload(conv.settings).FORM == "lax"
         monkeypatch.setenv("AUDIOGAN_CONV_FORM", "gpu")
         with pytest.raises(ValueError, match="AUDIOGAN_CONV_FORM must be one of"):
-            importlib.reload(conv)
+            importlib.reload(conv.settings)
     finally:
-        monkeypatch.undo()  # the environment as it was, then the module as it was
-        importlib.reload(conv)
+        monkeypatch.undo()  # the environment as it was, then the settings as they were
+        importlib.reload(conv.settings)
     assert conv.FORM == original
 
 
@@ -344,123 +343,10 @@ def test_rematerialised_patches_are_not_kept_for_the_backward_pass(monkeypatch):
     x, w, r = _inputs((2, 64, 3), (25, 3, 4), (2, 16, 4))
     grad = jax.grad(lambda x, w: jnp.sum(conv.conv1d(x, w, 4, form="matmul") * r), argnums=1)
     assert "remat" in str(jax.make_jaxpr(grad)(x, w)) or "checkpoint" in str(jax.make_jaxpr(grad)(x, w))
-    monkeypatch.setattr(conv, "REMAT", False)
+    monkeypatch.setattr(conv.settings, "REMAT", False)
     x, w, r = _inputs((3, 64, 3), (25, 3, 4), (3, 16, 4))  # another shape: JAX caches traces by shape
     text = str(jax.make_jaxpr(grad)(x, w))
     assert "remat" not in text and "checkpoint" not in text
 
 
 # ---- XLA:CPU: every convolution through Eigen ----------------------------------------------------------------
-
-_CONV_2D = ("NHWC", "HWIO", "NHWC")
-
-
-def _ynn_lines(compiled_text: str) -> list[str]:
-    """The compiled program's instructions handed to YNNPACK."""
-    return [line for line in compiled_text.splitlines() if '"kind":"__ynn_fusion"' in line]
-
-
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU setting")
-def test_compiler_options_send_2d_convolutions_to_eigen_not_ynnpack():
-    """XLA:CPU's default hands SpecGAN-sized 2-D convolutions to YNNPACK (5-10x slower there); under
-    ``conv.compiler_options()`` the same convolution is Eigen's. Where XLA's default does not use YNNPACK
-    for it (another CPU or jaxlib) there is nothing to route and the test says so by skipping."""
-    x, w = jnp.zeros((2, 34, 34, 64)), jnp.zeros((3, 3, 64, 32))
-
-    def f(x, w):
-        return lax.conv_general_dilated(x, w, (1, 1), "VALID", dimension_numbers=_CONV_2D)
-
-    default = {"xla_cpu_experimental_ynn_fusion_type": ",".join(
-        f"LIBRARY_FUSION_TYPE_{t}" for t in ("INDIVIDUAL_DOT", "REDUCE", "INDIVIDUAL_CONVOLUTION"))}
-    if not _ynn_lines(jax.jit(f).lower(x, w).compile(compiler_options=default).as_text()):
-        pytest.skip("this XLA:CPU does not hand the convolution to YNNPACK by default: nothing to route")
-    ours = jax.jit(f, compiler_options=conv.compiler_options()).lower(x, w).compile().as_text()
-    assert not _ynn_lines(ours) and "convolution(" in ours
-    assert conv.compiler_options()[xla_flags.OPTION] == xla_flags.YNN_FUSION_TYPES
-
-
-def test_compiler_options_ask_for_the_memory_optimised_order_only_where_xla_knows_it():
-    """On CPU the options name XLA:CPU's memory-optimised scheduler and, when asked, its elemental fusion
-    emitters, which this jaxlib accepts; an option value XLA does not know is detected and left out instead of
-    failing every compilation; other backends get no options."""
-    assert xla_flags._accepts_option(xla_flags.SCHEDULER_OPTION, xla_flags.MEMORY_OPTIMIZED)
-    assert not xla_flags._accepts_option(xla_flags.SCHEDULER_OPTION, "CPU_SCHEDULER_TYPE_NO_SUCH_ORDER")
-    assert xla_flags._accepts_option(xla_flags.EMITTERS_OPTION, False)
-    assert xla_flags.compiler_options("cpu") == {
-        xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES, xla_flags.SCHEDULER_OPTION: xla_flags.MEMORY_OPTIMIZED}
-    assert xla_flags.compiler_options("cpu", elemental_fusions=True) == {
-        xla_flags.OPTION: xla_flags.YNN_FUSION_TYPES, xla_flags.SCHEDULER_OPTION: xla_flags.MEMORY_OPTIMIZED,
-        xla_flags.EMITTERS_OPTION: False}
-    assert xla_flags.compiler_options("gpu") == {} == xla_flags.compiler_options("tpu", elemental_fusions=True)
-
-
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU option")
-def test_elemental_fusion_option_reaches_xla_cpu():
-    """Compiled through ``conv.jit`` with ``compiler_options(elemental_fusions=True)`` (WaveGAN's and SpecGAN's
-    steps), a fused loop is byte for byte the executable XLA:CPU makes with the option set explicitly (a
-    serialised executable carries its compile options), and by default the one without it. The option
-    reaches the code generator: the elemental emitter's code for this loop is smaller, by more than the
-    option's own bytes (17,037 against 18,895 bytes with jaxlib 0.10.2)."""
-    from jax.experimental.serialize_executable import serialize
-
-    def f(x, y):
-        return jnp.tanh(x.T * 2 + y).sum(0)
-
-    x, y = jnp.ones((64, 32)), jnp.ones((32, 64))
-    options = conv.compiler_options(elemental_fusions=True)
-
-    def executable(compiled) -> bytes:
-        return serialize(compiled)[0]
-
-    ours = executable(conv.jit(f, options=options).lower(x, y).compile())
-    default = executable(conv.jit(f).lower(x, y).compile())
-    elemental = executable(jax.jit(f).lower(x, y).compile(compiler_options=options))
-    mlir = executable(jax.jit(f).lower(x, y).compile(compiler_options=conv.compiler_options()))
-    assert options[xla_flags.EMITTERS_OPTION] is False and xla_flags.EMITTERS_OPTION not in conv.compiler_options()
-    assert ours == elemental and default == mlir
-    assert len(elemental) < len(mlir) - 500
-
-
-def test_xla_flags_request_appends_once_and_leaves_a_users_setting():
-    env = {}
-    assert xla_flags.request(env) and env["XLA_FLAGS"] == f"--{xla_flags.OPTION}={xla_flags.YNN_FUSION_TYPES}"
-    assert not xla_flags.request(env)  # asked once
-    env = {"XLA_FLAGS": "--xla_force_host_platform_device_count=8"}
-    assert xla_flags.request(env)
-    assert env["XLA_FLAGS"].split() == [
-        "--xla_force_host_platform_device_count=8", f"--{xla_flags.OPTION}={xla_flags.YNN_FUSION_TYPES}"]
-    users = {"XLA_FLAGS": f"--{xla_flags.OPTION}="}  # the user's own choice wins
-    assert not xla_flags.request(users) and users["XLA_FLAGS"] == f"--{xla_flags.OPTION}="
-    off = {"AUDIOGAN_XLA_FLAGS": "0"}
-    assert not xla_flags.request(off) and "XLA_FLAGS" not in off
-
-
-@pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU setting")
-def test_import_audiogan_before_jax_starts_sends_every_2d_convolution_to_eigen():
-    """A user's own ``jax.jit`` (no compiler options) gets Eigen's 2-D convolutions too, when audiogan was
-    imported before JAX started its backend: a fresh process."""
-    import subprocess
-    import sys
-
-    code = (
-        "import audiogan, jax, jax.numpy as jnp\n"
-        "from jax import lax\n"
-        "x, w = jnp.zeros((2, 34, 34, 64)), jnp.zeros((3, 3, 64, 32))\n"
-        "f = lambda x, w: lax.conv_general_dilated(x, w, (1, 1), 'VALID', dimension_numbers=('NHWC', 'HWIO', 'NHWC'))\n"
-        "print(jax.jit(f).lower(x, w).compile().as_text().count('__ynn_fusion'))\n"
-    )
-    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "AUDIOGAN_XLA_FLAGS")}
-
-    def ynn_count(source: str, **extra) -> tuple[int, str]:
-        out = subprocess.run([sys.executable, "-c", source], env=env | extra, capture_output=True, text=True,
-                             timeout=120)
-        assert out.returncode == 0, out.stderr[-2000:]
-        return int(out.stdout.split()[-1]), out.stderr
-
-    late, late_err = ynn_count("import jax, jax.numpy as jnp\njnp.zeros(1).block_until_ready()\n" + code)
-    assert "JAX started before audiogan was imported" in late_err and "Import audiogan before" in late_err
-    off, _ = ynn_count(code, AUDIOGAN_XLA_FLAGS="0")  # asked for nothing: XLA's default
-    if off == 0:
-        pytest.skip("this XLA:CPU does not hand the convolution to YNNPACK by default: nothing to route")
-    assert late > 0  # JAX had started: the flag came too late (hence the warning)
-    assert ynn_count(code)[0] == 0

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiogan.config import ConfigError, RunConfig
-from audiogan.data import (
+from audiogan.datasets import (
     PEAK,
     TONE_MIDI_RANGE,
     Batches,

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiogan.audio import io as audio_io
 from audiogan.config import ConfigError, RunConfig
-from audiogan.data import DataError, check_source, load_dataset, load_folder
-from audiogan.datasets import folders
+from audiogan.datasets import DataError, check_source, folders, load_dataset, load_folder
 
 SR, CLIP = 16000, 4096
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -73,14 +73,14 @@ def mixed(tmp_path) -> Path:
 def unreadable(monkeypatch):
     """root reads files whatever their mode; make a mode-0 file unreadable for root too."""
     if hasattr(os, "geteuid") and os.geteuid() == 0:
-        real = folders._open
+        real = audio_io._open
 
         def strict(path):
             if not os.stat(path).st_mode & 0o444:
                 raise PermissionError(13, "Permission denied", str(path))
             return real(path)
 
-        monkeypatch.setattr(folders, "_open", strict)
+        monkeypatch.setattr(audio_io, "_open", strict)
 
 
 EXPECTED_REASONS = {
@@ -181,7 +181,7 @@ def test_a_long_file_is_streamed_in_blocks(tmp_path, monkeypatch):
 
 
 def test_streamed_reading_matches_slicing_the_whole_file(tmp_path):
-    from audiogan.data import slice_clips
+    from audiogan.datasets import slice_clips
 
     wav = np.random.default_rng(1).uniform(-0.5, 0.5, 10_000).astype(np.float32)
     sf.write(tmp_path / "x.wav", wav, SR, subtype="FLOAT")

@@ -9,9 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from audiogan.config import RunConfig
-from audiogan.data import (
+from audiogan.datasets import (
     TONE_MIDI_RANGE,
     check_source,
+    folders,
     label_counts,
     load_dataset,
     load_folder,
@@ -19,7 +20,6 @@ from audiogan.data import (
     slice_clips,
     summarise,
 )
-from audiogan.datasets import folders
 from audiogan.datasets.drums import KINDS, make_drums
 
 SR, CLIP = 8000, 2048

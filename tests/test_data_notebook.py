@@ -37,8 +37,7 @@ def test_digits(tmp_path):
 @pytest.mark.parametrize(("dataset", "n_clips", "label"), [("tones", 30, "midi"), ("drums", 12, "drum")])
 def test_tables_and_examples_of_tones_and_drums(dataset, n_clips, label, tmp_path, monkeypatch):
     from audiogan import RunConfig
-    from audiogan.data import load_dataset
-    from audiogan.datasets import report
+    from audiogan.datasets import load_dataset, report
 
     monkeypatch.setenv("AUDIOGAN_CACHE_DIR", str(tmp_path))
     ds = load_dataset(RunConfig(dataset=dataset, n_clips=n_clips, sample_rate=8000, clip_samples=256))

@@ -1,11 +1,12 @@
 """The embedded spoken digits: eSpeak NG voices, balanced labels, splits disjoint by speaker, seeded bytes."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
-from audiogan import RunConfig
-from audiogan.data import DataError, Dataset, label_counts, load_dataset, summarise
-from audiogan.datasets import digits, espeak
+from audiogan import RunConfig, datasets
+from audiogan.datasets import DataError, Dataset, digits, espeak, label_counts, load_dataset, summarise
 
 SR, CLIP = 16000, 16384
 
@@ -25,6 +26,7 @@ def test_all_english_accents_and_variants_are_used():
     assert sorted(s for names in split.values() for s in names) == sorted(speakers)
 
 
+@pytest.mark.slow  # eSpeak speaks every clip
 def test_shapes_labels_and_balance(small):
     assert small.clips.shape == (60, CLIP) and small.clips.dtype == np.float32  # 40 + 10 + 10
     assert small.sample_rate == SR
@@ -40,6 +42,7 @@ def test_shapes_labels_and_balance(small):
         assert accent in espeak.english_accents()
 
 
+@pytest.mark.slow  # eSpeak speaks every clip
 def test_splits_are_disjoint_by_voice_and_speaker(small):
     split = small.labels["split"]
     for label in ("voice", "speaker"):
@@ -49,6 +52,7 @@ def test_splits_are_disjoint_by_voice_and_speaker(small):
         assert not groups["validation"] & groups["test"]
 
 
+@pytest.mark.slow  # eSpeak speaks every clip
 def test_each_clip_holds_one_centred_word(small):
     for clip in small.clips[:12]:
         loud = np.nonzero(np.abs(clip) > 0.01)[0]
@@ -56,6 +60,7 @@ def test_each_clip_holds_one_centred_word(small):
         assert loud[0] > 0 and loud[-1] < CLIP - 1  # with silence on both sides
 
 
+@pytest.mark.slow  # eSpeak speaks every clip
 def test_same_seed_same_bytes_whatever_the_worker_count(small):
     again = digits.make_digits(40, SR, CLIP, seed=3, workers=1)
     assert again.clips.tobytes() == small.clips.tobytes()
@@ -65,6 +70,7 @@ def test_same_seed_same_bytes_whatever_the_worker_count(small):
     assert digits._plan(40, seed=4) != digits._plan(40, seed=3)
 
 
+@pytest.mark.slow  # eSpeak speaks every clip
 def test_load_dataset_digits_default_size_and_subset(tmp_path, monkeypatch):
     monkeypatch.setenv("AUDIOGAN_CACHE_DIR", str(tmp_path))
     calls = []
@@ -74,7 +80,7 @@ def test_load_dataset_digits_default_size_and_subset(tmp_path, monkeypatch):
         calls.append(n_train)
         return real(20, *args, **kwargs)  # build small whatever is asked
 
-    monkeypatch.setattr(digits, "make_digits", spy)
+    monkeypatch.setitem(datasets.SOURCES, "digits", dataclasses.replace(datasets.SOURCES["digits"], make=spy))
     data = load_dataset(RunConfig(dataset="digits", sample_rate=8000, clip_samples=8192))
     assert calls == [digits.DEFAULT_TRAIN_CLIPS] and digits.DEFAULT_TRAIN_CLIPS >= 5000
     cached = load_dataset(RunConfig(dataset="digits", sample_rate=8000, clip_samples=8192))
@@ -91,7 +97,7 @@ def test_load_dataset_digits_default_size_and_subset(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize("dataset", ["tones", "digits", "drums"])
 def test_demo_parameters_are_valid_runs(dataset):
-    from audiogan.demo import demo_parameters
+    from audiogan.cli.demo import demo_parameters
 
     params = demo_parameters(10, dataset)
     config = RunConfig(**params["02_train"])

@@ -8,9 +8,11 @@ import sys
 import numpy as np
 import pytest
 
-from audiogan import distributed, train
+from audiogan import training
+from audiogan.cli.distributed import parse_settings
 from audiogan.config import ConfigError
 from audiogan.runs import RunFolder
+from audiogan.training import distributed
 
 SETTINGS = {
     "dataset": "tones", "model": "mlp", "steps": 6, "batch_size": 16, "seed": 0, "sample_rate": 8000,
@@ -27,7 +29,7 @@ def free_port() -> int:
 
 @pytest.mark.slow
 def test_two_processes_reach_the_losses_of_one_with_the_same_global_batch(tmp_path, tiny_config):
-    one = train.train(tiny_config.replace(run_dir=str(tmp_path / "one"), **SETTINGS), progress=False)
+    one = training.train(tiny_config.replace(run_dir=str(tmp_path / "one"), **SETTINGS), progress=False)
     two = tmp_path / "two"
     port = free_port()
     words = [f"{k}={v}" for k, v in SETTINGS.items()] + [f"run_dir={two}"]
@@ -35,7 +37,7 @@ def test_two_processes_reach_the_losses_of_one_with_the_same_global_batch(tmp_pa
     env.pop("XLA_FLAGS", None)
     procs = [
         subprocess.Popen(
-            [sys.executable, "-m", "audiogan.distributed", "--coordinator", f"localhost:{port}",
+            [sys.executable, "-m", "audiogan.cli.distributed", "--coordinator", f"localhost:{port}",
              "--num-processes", "2", "--process-id", str(i), "--cpu-collectives", "gloo", "--no-progress",
              *words],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -61,7 +63,7 @@ def test_two_processes_reach_the_losses_of_one_with_the_same_global_batch(tmp_pa
 
 
 def test_local_rows_of_one_process_are_the_whole_batch(tiny_config):
-    gan, _ = train.create(tiny_config)
+    gan, _ = training.create(tiny_config)
     rows = distributed.local_rows(gan.data_sharding, (1, 16, 256), axis=1)
     np.testing.assert_array_equal(rows, np.arange(16))
 
@@ -86,6 +88,6 @@ def test_bad_process_settings_are_named(monkeypatch):
     with pytest.raises(ConfigError, match="AUDIOGAN_NUM_PROCESSES='two'"):
         distributed.initialize("localhost:1234", process_id=0)
     with pytest.raises(ConfigError, match="key=value"):
-        distributed.parse_settings(["steps"])
-    assert distributed.parse_settings(["steps=5", "lr=1e-4", "loss=null"]) == {
+        parse_settings(["steps"])
+    assert parse_settings(["steps=5", "lr=1e-4", "loss=null"]) == {
         "steps": 5, "lr": 1e-4, "loss": None}

@@ -8,10 +8,10 @@ import nbformat
 import numpy as np
 import pytest
 
-from audiogan import classifier as C
-from audiogan import data, train
-from audiogan import evaluate as E
+from audiogan import datasets, training
 from audiogan.config import ConfigError, RunConfig
+from audiogan.evaluation import classifier as C
+from audiogan.evaluation import evaluate as E
 from audiogan.pipeline import notebooks_dir, run_notebook
 from audiogan.runs import RunFolder
 
@@ -32,9 +32,17 @@ def setup(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setenv("AUDIOGAN_CLASSIFIER_DIR", str(root))
     clf = C.get_classifier(config, SMALL, progress=False, log=None)
-    train.train(config, progress=False)
+    training.train(config, progress=False, scorer=E.TrainingScorer)
     yield config, clf, root
     mp.undo()
+
+
+def test_eval_every_without_a_scorer_is_refused_before_anything_is_written(tmp_path):
+    config = RunConfig(run_dir=str(tmp_path / "run"), dataset="tones", model="mlp", steps=4, batch_size=16,
+                       sample_rate=8000, clip_samples=1024, n_clips=32, eval_every=2, eval_clips=20)
+    with pytest.raises(ConfigError, match="eval_every=2 needs a scorer: pass scorer=audiogan.evaluation"):
+        training.train(config, progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def test_training_scores_every_eval_every_steps_and_keeps_the_best(setup):
@@ -57,7 +65,7 @@ def test_training_scores_every_eval_every_steps_and_keeps_the_best(setup):
     assert int(state.step) == best["step"]
     # metrics.csv's columns depend on eval_every, so a run cannot be resumed with another value.
     with pytest.raises(ConfigError, match="eval_every"):
-        train.train(config.replace(eval_every=0, steps=40), progress=False)
+        training.train(config.replace(eval_every=0, steps=40), progress=False)
 
 
 def test_evaluate_run_writes_eval_json_with_ceilings(setup):
@@ -112,10 +120,10 @@ def test_clips_made_for_a_class_are_scored_against_it(setup, tmp_path):
         E.score_clips(real, ref, pitch=False, asked=heard[:2])
     # A conditional run on the same data: eval.json scores the notes it was asked for, in turn.
     cond = config.replace(run_dir=str(tmp_path / "cond"), conditional=True, eval_every=0)
-    train.train(cond, progress=False)
+    training.train(cond, progress=False)
     record = E.evaluate_run(cond.run_dir, TINY, progress=False)
     assert 0.0 <= record["generated"]["accuracy_as_asked"] <= 1.0
-    gan, _ = train.restore(cond.run_dir)
+    gan, _ = training.restore(cond.run_dir)
     assert E.asked_classes(gan, 3) == list(gan.classes[:3])
     assert "accuracy as asked" in E.table_text({"run": record["generated"]}, record["ceilings"])
 
@@ -136,7 +144,7 @@ def test_settings_are_checked():
 
 
 def test_reference_uses_the_dataset_splits():
-    ds = data.make_tones(100, 8000, 512, seed=1)
+    ds = datasets.make_tones(100, 8000, 512, seed=1)
     ds.labels["split"] = np.array(["train"] * 60 + ["validation"] * 20 + ["test"] * 20)
     s = C.split_indices(ds)
     assert len(s["train"]) == 60 and s["test"].min() == 80

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from audiogan import intuition
 from audiogan.config import ConfigError
 from audiogan.pipeline import notebooks_dir, run_notebook
+from audiogan.teaching import intuition
 
 
 def test_wasserstein_agrees_with_scipy():

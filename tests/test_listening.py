@@ -222,7 +222,7 @@ def test_tone_registers():
 def test_widget_click_writes_the_answer_and_shows_the_next_item(folder):
     session = ListeningSession(folder, "ann")
     items = session.test.items
-    box = session.widget()
+    box = listening.session_widget(session)
     progress, _, players, buttons = box.children
     assert f"item 1 of {len(items)}" in progress.value and len(players.children) == len(items[0]["clips"])
     assert [b.description for b in buttons.children] == items[0]["choices"]
@@ -230,5 +230,5 @@ def test_widget_click_writes_the_answer_and_shows_the_next_item(folder):
     assert listening.read_answers(folder)[0]["answer"] == items[0]["choices"][-1]
     assert f"item 2 of {len(items)}" in progress.value
     # After a restart, a new widget from the same folder opens at item 2.
-    again = ListeningSession(folder, "ann").widget()
+    again = listening.session_widget(ListeningSession(folder, "ann"))
     assert f"item 2 of {len(items)}" in again.children[0].value

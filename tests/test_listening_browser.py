@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from audiogan import data, listening, train
+from audiogan import datasets, listening, training
 from audiogan.config import RunConfig
 from audiogan.pipeline import run_notebook
 from audiogan.runs import RunFolder
@@ -99,9 +99,9 @@ def untrained_run(run_dir: Path) -> Path:
                        sample_rate=8000, clip_samples=1024, n_clips=48)
     run = RunFolder(run_dir)
     run.write_config(config)
-    dataset = data.load_dataset(config)
+    dataset = datasets.load_dataset(config)
     run.write_json("dataset.json", {"name": dataset.name, "info": dataset.info})
-    _, state = train.create(config)
+    _, state = training.create(config)
     run.save_checkpoint(0, state)
     run.close()
     return run_dir

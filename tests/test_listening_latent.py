@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from audiogan import latent
 from audiogan.config import ConfigError
+from audiogan.listening import latent
 
 
 def test_paths_start_and_end_at_the_two_vectors():

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiogan import losses
 from audiogan.config import LOSSES as CONFIG_LOSSES
+from audiogan.training import losses
 
 REAL = np.array([2.0, -0.5, 1.0, 3.0], dtype=np.float32)
 FAKE = np.array([-1.5, 0.25, -3.0, 0.0], dtype=np.float32)

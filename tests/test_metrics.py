@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from audiogan.metrics import median_pitch, pitch_report
+from audiogan.evaluation.metrics import median_pitch, pitch_report
 
 
 def _sine(freq_hz: float, sample_rate: int, seconds: float = 0.5) -> np.ndarray:
@@ -55,7 +55,7 @@ def test_pitch_report_fraction_in_range():
 
 
 # ---------------------------------------------------------------------------- known distributions
-from audiogan import metrics as M  # noqa: E402
+from audiogan.evaluation import metrics as M  # noqa: E402
 
 
 def _one_hot(labels, n_classes):

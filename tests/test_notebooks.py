@@ -14,7 +14,8 @@ import pytest
 import soundfile as sf
 from papermill.exceptions import PapermillExecutionError
 
-from audiogan import latent, listening
+from audiogan import listening
+from audiogan.listening import latent
 from audiogan.pipeline import NOTEBOOKS, notebooks_dir, run_notebook, run_pipeline
 from audiogan.runs import RunFolder
 

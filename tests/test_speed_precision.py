@@ -5,8 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from audiogan import precision, train
+from audiogan import training
 from audiogan.config import ConfigError, RunConfig
+from audiogan.training import precision
 
 
 def test_unknown_precision_is_refused_with_the_choices(tiny_config):
@@ -36,9 +37,9 @@ def test_bfloat16_step_trains_with_float32_weights_and_finite_losses(tiny_config
     """The classic GAN's cross-entropy, and WGAN-GP with 2 critic steps (the gradient penalty's second
     derivative through bfloat16); WaveGAN's convolutions in bfloat16 are checked in the next test."""
     cfg = tiny_config.replace(precision="bfloat16", loss=loss, n_critic=2 if loss == "wgan-gp" else None)
-    gan, state = train.create(cfg)
+    gan, state = training.create(cfg)
     before = jax.device_get(state.d_params)
-    step = train.make_step(gan)
+    step = training.make_step(gan)
     real = np.random.default_rng(0).uniform(-0.5, 0.5, (cfg.n_critic, cfg.batch_size, cfg.clip_samples))
     real = jnp.asarray(real, jnp.float32)
     for _ in range(2):
@@ -60,9 +61,9 @@ def test_bfloat16_step_computes_in_bfloat16(tiny_config):
     texts = {}
     for p in ("float32", "bfloat16"):
         cfg = tiny_config.replace(precision=p)
-        gan, state = train.create(cfg)
+        gan, state = training.create(cfg)
         real = jnp.zeros((1, cfg.batch_size, cfg.clip_samples))
-        texts[p] = str(jax.make_jaxpr(train.make_step(gan))(state, real))
+        texts[p] = str(jax.make_jaxpr(training.make_step(gan))(state, real))
     assert "bf16" in texts["bfloat16"] and "bf16" not in texts["float32"]
 
 

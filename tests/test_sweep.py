@@ -31,7 +31,7 @@ def killed_and_resumed(tmp_path_factory):
     Then the sweep is run again."""
     out = tmp_path_factory.mktemp("sweep") / "smoke"
     driver = subprocess.Popen(
-        [sys.executable, "-m", "audiogan.sweep", str(SMOKE), "--jobs", "2", "--out", str(out)],
+        [sys.executable, "-m", "audiogan.cli.sweep", str(SMOKE), "--jobs", "2", "--out", str(out)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
     )
     victim = out / "loss-ns"

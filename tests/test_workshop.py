@@ -6,10 +6,12 @@ import nbformat
 import numpy as np
 import pytest
 
-from audiogan import train, workshop
+from audiogan import training
 from audiogan.config import PRESETS, ConfigError, RunConfig
 from audiogan.pipeline import run_notebook
 from audiogan.runs import RunFolder
+from audiogan.teaching import workshop
+from audiogan.training import loop, step
 
 
 # ---------------------------------------------------------------------------- the preset
@@ -104,7 +106,7 @@ def finished_run(tmp_path_factory):
         batch_size=16, seed=0, sample_rate=8000, clip_samples=256, n_clips=64, log_every=10,
         preview_every=20, checkpoint_every=20, n_previews=2,
     )
-    train.train(cfg, progress=False)
+    training.train(cfg, progress=False)
     return cfg
 
 
@@ -112,16 +114,16 @@ def test_a_finished_run_is_loaded_not_trained(finished_run, monkeypatch):
     cfg = finished_run
     run = RunFolder(cfg.run_dir)
     metrics_before = run.metrics_path.read_bytes()
-    reference = train.restore(cfg.run_dir)[1]
-    assert train.is_finished(cfg)
+    reference = training.restore(cfg.run_dir)[1]
+    assert training.is_finished(cfg)
 
     def forbidden(*_, **__):
         raise AssertionError("a finished run must not load data or compile a training step")
 
-    monkeypatch.setattr(train.data_lib, "load_dataset", forbidden)
-    monkeypatch.setattr(train, "make_step", forbidden)
-    monkeypatch.setattr(train, "compiled", forbidden)
-    result = train.train(cfg, progress=False)
+    monkeypatch.setattr(loop.datasets, "load_dataset", forbidden)
+    monkeypatch.setattr(step, "make_step", forbidden)
+    monkeypatch.setattr(loop, "compiled", forbidden)
+    result = training.train(cfg, progress=False)
     assert result.loaded and int(result.state.step) == cfg.steps == result.resumed_from
     assert run.metrics_path.read_bytes() == metrics_before
     assert result.history["step"][-1] == cfg.steps
@@ -131,9 +133,9 @@ def test_a_finished_run_is_loaded_not_trained(finished_run, monkeypatch):
 
 def test_more_steps_or_other_settings_are_not_finished(finished_run):
     cfg = finished_run
-    assert not train.is_finished(cfg.replace(steps=cfg.steps + 20))  # continues training
-    assert not train.is_finished(cfg.replace(lr=1e-3))  # another recipe: write_config refuses it
-    assert not train.is_finished(dataclasses.replace(cfg, run_dir=cfg.run_dir + "_elsewhere"))
+    assert not training.is_finished(cfg.replace(steps=cfg.steps + 20))  # continues training
+    assert not training.is_finished(cfg.replace(lr=1e-3))  # another recipe: write_config refuses it
+    assert not training.is_finished(dataclasses.replace(cfg, run_dir=cfg.run_dir + "_elsewhere"))
 
 
 @pytest.mark.slow

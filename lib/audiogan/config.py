@@ -3,8 +3,8 @@
 Notebooks hold flat scalars in their ``parameters`` cell (the names below) and turn them into a
 :class:`RunConfig` in the next cell, so a bad value stops the notebook there with a message that
 names the parameter, the value and the choices, instead of a traceback from deep inside JAX.
-Settings left at ``None`` are filled in from the model family's defaults (see ``MODEL_DEFAULTS``),
-so every hyperparameter of a recipe lives in one place.
+Settings left at ``None`` are filled in from the model family's ``RECIPE`` (``MODEL_DEFAULTS`` maps
+each family to it), so every hyperparameter of a recipe lives in one place.
 """
 
 from __future__ import annotations
@@ -16,39 +16,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from audiogan import models
+from audiogan.errors import ConfigError
 
-class ConfigError(ValueError):
-    """A parameter has a value the suite cannot use; the message says which and what to do."""
-
-
-# Every hyperparameter of each model family's reference recipe, in one place. A setting the user
-# leaves at None takes its value from here.
-MODEL_DEFAULTS: dict[str, dict[str, Any]] = {
-    # The classic fully connected GAN (Goodfellow et al. 2014, as in the widely used Keras recipe):
-    # non-saturating cross-entropy with one-sided label smoothing 0.9, Adam(2e-4, beta1 0.5),
-    # one discriminator update per generator update, batch 128, latent 100 (standard normal).
-    "mlp": {
-        "loss": "ns", "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 128,
-        "latent_dim": 100, "label_smoothing": 0.9,
-    },
-    # WaveGAN, "Adversarial Audio Synthesis" (Donahue, McAuley, Puckette, ICLR 2019), its hyperparameter table:
-    # WGAN-GP with lambda 10 and 5 critic updates per generator update, Adam(1e-4, 0.5, 0.9),
-    # batch 64, latent 100 (uniform in [-1, 1]), model size d 64, kernel 25, stride 4, phase
-    # shuffle n=2 (one shift per batch as in the official code), transposed-convolution upsampling,
-    # no post-processing filter (the paper's optional filter has length 512), 16384 samples at 16 kHz.
-    "wavegan": {
-        "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
-        "latent_dim": 100, "label_smoothing": 1.0, "d": 64, "phase_shuffle": 2,
-        "phase_shuffle_per_example": False, "upsample": "zeros", "post_filter": 0,
-    },
-    # SpecGAN, same paper: the DCGAN pattern in 2-D (kernel 5x5, stride 2) on 128 x 128 normalised
-    # log-magnitude spectrograms, WGAN-GP (lambda 10, 5 critic updates), Adam(1e-4, 0.5, 0.9),
-    # batch 64, latent 100, d 64, no phase shuffle; audio back by Griffin-Lim (16 iterations).
-    "specgan": {
-        "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
-        "latent_dim": 100, "label_smoothing": 1.0, "d": 64, "griffin_lim_iters": 16,
-    },
-}
+# Every hyperparameter of each model family's reference recipe lives in the family's module
+# (``audiogan.models.<family>.RECIPE``); a setting the user leaves at None takes its value from there.
+MODEL_DEFAULTS: Mapping[str, Mapping[str, Any]] = models.RECIPES
 # Settings that depend on the loss rather than the model: WGAN-GP's critic is trained 5 times per
 # generator update with gradient-penalty weight lambda 10 (Gulrajani et al. 2017).
 LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -57,39 +30,32 @@ LOSS_DEFAULTS: dict[str, dict[str, Any]] = {
     "hinge": {"n_critic": 1, "gp_weight": 0.0},
     "lsgan": {"n_critic": 1, "gp_weight": 0.0},
 }
-# Presets: a named bundle of settings for one purpose. A setting the caller leaves at RunConfig's
-# own default takes the preset's value; any other value the caller gives wins over the preset.
-# "workshop": sized for a 2-core laptop CPU: 8 kHz, the classic fully connected GAN, whose first and
-# last layers shrink with the clip, batch 64 and its non-saturating recipe, and quarter-second clips
-# for tones (measured, docs/workshop.md and benchmarks/workshop_preset.py: in-tune tones after about
-# 300 CPU seconds, where half-second clips had none) but half-second clips for spoken digits, which
-# a quarter second would cut. PRESET_MODEL_SETTINGS adapts it to a model family chosen explicitly,
-# e.g. WaveGAN at a quarter of the paper's width with hinge loss. For spoken digits, where the classic
-# GAN collapsed onto one sound in thirty minutes (measured), the preset's model is WaveGAN instead, at
-# half-second clips, batch 32, conditioned on the digit and sampled from a moving average of G
-# (PRESET_DATASET_MODELS, PRESET_DATASET_SETTINGS; docs/workshop.md gives what each measured).
+# Presets: a named bundle of settings for one purpose. A setting the caller leaves at RunConfig's own
+# default takes the preset's value; any other value the caller gives wins over the preset. Each preset
+# is one table: its settings, a model per dataset (when the caller leaves model at None), and settings
+# for one model and for one (model, dataset) pair on top.
+# "workshop": sized for a 2-core laptop CPU at 8 kHz (docs/workshop.md gives what each choice measured):
+# the classic fully connected GAN, quarter-second clips for tones and half-second clips for spoken
+# digits (a quarter second would cut them); for digits, where the classic GAN collapses onto one sound,
+# a conditional WaveGAN at a quarter of the paper's width, sampled from a moving average of G.
 PRESETS: dict[str, dict[str, Any]] = {
     "workshop": {
-        "model": "mlp", "sample_rate": 8000, "steps": 4000, "log_every": 25, "preview_every": 250,
-        "checkpoint_every": 250,
-    },
-}
-PRESET_MODEL_SETTINGS: dict[str, dict[str, dict[str, Any]]] = {
-    "workshop": {
-        "mlp": {"clip_samples": 2048, "batch_size": 64, "loss": "ns"},
-        "wavegan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
-        "specgan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
-    },
-}
-# dataset -> the preset's model for it, when the caller leaves model at None.
-PRESET_DATASET_MODELS: dict[str, dict[str, str]] = {"workshop": {"digits": "wavegan"}}
-# (model, dataset) -> settings that one dataset needs on top of the model's.
-PRESET_DATASET_SETTINGS: dict[str, dict[tuple[str, str], dict[str, Any]]] = {
-    "workshop": {
-        ("mlp", "digits"): {"clip_samples": 4096},
-        ("wavegan", "digits"): {
-            "clip_samples": 4096, "batch_size": 32, "conditional": True, "ema_decay": 0.999,
-            "steps": 20000, "log_every": 50, "preview_every": 1000, "checkpoint_every": 1000,  # ~30 min on 2 cores
+        "settings": {
+            "model": "mlp", "sample_rate": 8000, "steps": 4000, "log_every": 25, "preview_every": 250,
+            "checkpoint_every": 250,
+        },
+        "dataset_models": {"digits": "wavegan"},
+        "models": {
+            "mlp": {"clip_samples": 2048, "batch_size": 64, "loss": "ns"},
+            "wavegan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
+            "specgan": {"clip_samples": 16384, "batch_size": 16, "d": 16, "loss": "hinge"},
+        },
+        "model_datasets": {
+            ("mlp", "digits"): {"clip_samples": 4096},
+            ("wavegan", "digits"): {
+                "clip_samples": 4096, "batch_size": 32, "conditional": True, "ema_decay": 0.999,
+                "steps": 20000, "log_every": 50, "preview_every": 1000, "checkpoint_every": 1000,
+            },
         },
     },
 }
@@ -100,9 +66,6 @@ ARCHITECTURE_FIELDS = (
 LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
 ON_ERROR_MODES = ("skip", "raise")
-UPSAMPLE_MODES = ("zeros", "nn")
-WAVEGAN_LENGTHS = (4096, 8192, 16384, 32768, 65536)  # the paper's three and two shorter
-SPECGAN_LENGTH = 16384
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -257,42 +220,20 @@ class RunConfig:
                 "no preset."
             )
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        values = dict(PRESETS[self.preset])
-        if self.model is None:
-            model = PRESET_DATASET_MODELS.get(self.preset, {}).get(self.dataset, values.get("model"))
-        else:
-            model = self.model
+        preset = PRESETS[self.preset]
+        values = dict(preset["settings"])
+        model = self.model
+        if model is None:
+            model = preset["dataset_models"].get(self.dataset, values.get("model"))
         values["model"] = model
-        values |= PRESET_MODEL_SETTINGS.get(self.preset, {}).get(model, {})
-        values |= PRESET_DATASET_SETTINGS.get(self.preset, {}).get((model, self.dataset), {})
+        values |= preset["models"].get(model, {})
+        values |= preset["model_datasets"].get((model, self.dataset), {})
         for name, value in values.items():
             if getattr(self, name) == defaults[name]:
                 object.__setattr__(self, name, value)
 
     def _check_architecture(self) -> None:
-        if self.model == "wavegan":
-            if self.clip_samples not in WAVEGAN_LENGTHS:
-                raise ConfigError(
-                    f"clip_samples={self.clip_samples} does not fit WaveGAN; choose one of "
-                    f"{_choices(WAVEGAN_LENGTHS)}."
-                )
-            if self.upsample not in UPSAMPLE_MODES:
-                raise ConfigError(
-                    f"upsample={self.upsample!r} is unknown; choose one of {_choices(UPSAMPLE_MODES)}."
-                )
-            for name in ("phase_shuffle", "post_filter"):
-                value = getattr(self, name)
-                if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-                    raise ConfigError(f"{name}={value!r} must be a whole number >= 0 (0 turns it off).")
-            if not isinstance(self.phase_shuffle_per_example, bool):
-                raise ConfigError(
-                    f"phase_shuffle_per_example={self.phase_shuffle_per_example!r} must be True or False."
-                )
-        if self.model == "specgan" and self.clip_samples != SPECGAN_LENGTH:
-            raise ConfigError(
-                f"clip_samples={self.clip_samples} does not fit SpecGAN, whose 128 x 128 spectrograms "
-                f"(hop 128) cover exactly {SPECGAN_LENGTH} samples; use clip_samples={SPECGAN_LENGTH}."
-            )
+        models.family(self.model).check(self)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -322,7 +263,7 @@ class RunConfig:
         if not path.is_file():
             raise FileNotFoundError(
                 f"{path} does not exist: {run_dir} is not a run folder yet. Train into it first "
-                "(notebook 02_train or audiogan.train.train)."
+                "(notebook 02_train or audiogan.training.train)."
             )
         return cls.from_dict(json.loads(path.read_text()))
 

@@ -11,8 +11,9 @@ from typing import Any
 
 import numpy as np
 
-from audiogan.config import ConfigError, RunConfig
-from audiogan.data import check_source
+from audiogan.config import RunConfig
+from audiogan.datasets import check_source
+from audiogan.errors import ConfigError
 
 
 def config_from(namespace: Mapping[str, Any], **overrides) -> RunConfig:

@@ -22,7 +22,9 @@ from typing import Any
 
 import orbax.checkpoint as ocp
 
-from audiogan.config import ConfigError, RunConfig
+from audiogan.audio import write_wav
+from audiogan.config import RunConfig
+from audiogan.errors import ConfigError
 from audiogan.files import atomic_write_text
 
 METRIC_COLUMNS = ("step", "time_s", "d_loss", "g_loss", "d_real", "d_fake")
@@ -149,8 +151,6 @@ class RunFolder:
 
     def write_clips(self, subdir: str, clips, sample_rate: int, prefix: str = "sample") -> list[Path]:
         """Clips as numbered WAV files in ``RUN/subdir/``."""
-        from audiogan.audio import write_wav
-
         return [
             write_wav(self.path / subdir / f"{prefix}_{i:02d}.wav", clip, sample_rate)
             for i, clip in enumerate(clips)

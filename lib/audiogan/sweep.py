@@ -1,6 +1,6 @@
 """Sweeps: a grid of notebook parameters, each point run headless by papermill into its own folder.
 
-    python -m audiogan.sweep sweeps/loss_ablation.yaml [--jobs 2] [--out runs/sweeps/NAME]
+    python -m audiogan.cli.sweep sweeps/loss_ablation.yaml [--jobs 2] [--out runs/sweeps/NAME]
 
 A sweep file (YAML)::
 
@@ -30,7 +30,6 @@ the file and running again continues every point.
 
 from __future__ import annotations
 
-import argparse
 import csv
 import dataclasses
 import io
@@ -46,8 +45,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from audiogan.config import ConfigError
+from audiogan.errors import ConfigError
 from audiogan.files import atomic_write_text
+from audiogan.pipeline import notebooks_dir, run_notebook
+from audiogan.runs import METRIC_COLUMNS, RunFolder
 
 POINT_FILE = "point.json"
 SUMMARY = "summary.csv"
@@ -116,7 +117,6 @@ def load(path: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> S
     """The sweep described by a YAML file; a mistake in it is a ConfigError naming the file."""
     import yaml
 
-    from audiogan.pipeline import notebooks_dir
 
     path = Path(path)
     if not path.is_file():
@@ -171,7 +171,6 @@ def run_point(run_dir: str | os.PathLike) -> int:
     """Run one point's notebooks (the worker process); its status goes to ``point.json``."""
     from papermill.exceptions import PapermillExecutionError
 
-    from audiogan.pipeline import run_notebook
 
     run_dir = Path(run_dir)
     status = json.loads((run_dir / POINT_FILE).read_text())
@@ -198,8 +197,6 @@ def run_point(run_dir: str | os.PathLike) -> int:
 # ---------------------------------------------------------------------------- the summary
 def summary_row(point: Point) -> dict[str, Any]:
     """What summary.csv says about a point: status, parameters, final metrics, times, eval scores."""
-    from audiogan.runs import METRIC_COLUMNS, RunFolder  # here: the point's worker does not need orbax
-
     status = point.status()
     row: dict[str, Any] = {"point": point.name, "status": status.get("status", "pending")}
     row |= {k: _cell(v) for k, v in point.parameters.items()}
@@ -258,7 +255,7 @@ def read_summary(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     """``summary.csv`` of a sweep folder as rows, numbers as numbers."""
     path = Path(out_dir) / SUMMARY
     if not path.is_file():
-        raise FileNotFoundError(f"{path} does not exist: run the sweep first (python -m audiogan.sweep FILE).")
+        raise FileNotFoundError(f"{path} does not exist: run the sweep first (python -m audiogan.cli.sweep FILE).")
     with open(path, newline="") as f:
         return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
 
@@ -278,7 +275,7 @@ def refresh_summary(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     out_dir = Path(out_dir)
     if not (out_dir / "sweep.yaml").is_file():
         raise FileNotFoundError(
-            f"{out_dir} is not a sweep folder (no sweep.yaml): run the sweep first (python -m audiogan.sweep FILE)."
+            f"{out_dir} is not a sweep folder (no sweep.yaml): run the sweep first (python -m audiogan.cli.sweep FILE)."
         )
     points = load(out_dir / "sweep.yaml", out_dir).points()
     write_summary(out_dir, [summary_row(p) for p in points])
@@ -295,8 +292,6 @@ def grid_keys(out_dir: str | os.PathLike) -> list[str]:
 
 def histories(out_dir: str | os.PathLike) -> dict[str, dict[str, list[float]]]:
     """``metrics.csv`` of every point that logged something, keyed by point name (for plots)."""
-    from audiogan.runs import RunFolder
-
     out = {}
     for row in read_summary(out_dir):
         metrics = RunFolder(Path(out_dir) / str(row["point"])).read_metrics()
@@ -377,7 +372,7 @@ def run(sweep: Sweep, jobs: int = 1, log=print, poll_s: float = 0.5) -> SweepRes
             while queue and len(running) < jobs:
                 p = queue.pop(0)
                 logf = open(p.run_dir / "sweep.log", "a")  # noqa: SIM115  closed when the point ends
-                proc = subprocess.Popen([sys.executable, "-m", "audiogan.sweep", "--run-point", str(p.run_dir)],
+                proc = subprocess.Popen([sys.executable, "-m", "audiogan.cli.sweep", "--run-point", str(p.run_dir)],
                                         stdout=logf, stderr=subprocess.STDOUT, env=env)
                 p.write_status(status="running", pid=proc.pid)
                 running[p.name] = (p, proc, logf)
@@ -424,27 +419,3 @@ def _alive(pid: Any) -> bool:
     except PermissionError:
         return True
     return True
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Run a grid of notebook parameters through papermill.")
-    parser.add_argument("sweep", nargs="?", help="a sweep file, e.g. sweeps/loss_ablation.yaml")
-    parser.add_argument("--jobs", "-j", type=int, default=1, help="points run at once (default 1)")
-    parser.add_argument("--out", help="the sweep's folder (default: out_dir in the file, or runs/sweeps/NAME)")
-    parser.add_argument("--run-point", help=argparse.SUPPRESS)  # the worker of one point
-    args = parser.parse_args(argv)
-    if args.run_point:
-        return run_point(args.run_point)
-    if not args.sweep:
-        parser.error("name a sweep file, e.g. python -m audiogan.sweep sweeps/loss_ablation.yaml")
-    try:
-        sweep = load(args.sweep, args.out)
-        result = run(sweep, jobs=args.jobs)
-    except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    return 1 if result.failed else 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

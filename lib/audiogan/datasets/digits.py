@@ -23,6 +23,7 @@ import time
 import numpy as np
 
 from audiogan.datasets import espeak
+from audiogan.datasets.dataset import PEAK, Dataset
 
 WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 DEFAULT_TRAIN_CLIPS = 5000
@@ -33,7 +34,6 @@ PITCH = (25, 75)
 PITCH_RANGE = (20, 80)
 SPLIT_SEED = 20190301  # fixes which speakers are held out, whatever the run's seed
 TRIM_DB = -40.0  # samples quieter than this below the utterance's peak are trimmed at both ends
-PEAK = 0.95
 N_CHUNKS = 8  # fixed, so the bytes do not depend on the number of worker processes
 VERSION = 1  # bump when the recipe changes, so caches of the old recipe are not reused
 
@@ -114,8 +114,6 @@ def make_digits(n_train: int = DEFAULT_TRAIN_CLIPS, sample_rate: int = 16000, cl
     least 10), labelled ``digit``, ``voice``, ``split``, ``accent``, ``speaker``, ``rate_wpm``,
     ``pitch``. Clips are ordered train, validation, test."""
     import soxr
-
-    from audiogan.data import Dataset
 
     t0 = time.perf_counter()
     plan = _plan(n_train, seed)

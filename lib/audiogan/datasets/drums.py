@@ -18,8 +18,9 @@ from __future__ import annotations
 import numpy as np
 from scipy import signal
 
+from audiogan.datasets.dataset import PEAK, Dataset
+
 KINDS = ("kick", "snare", "hat")
-PEAK = 0.95
 HAT_RATIOS = (2.0, 3.0, 4.16, 5.43, 6.79, 8.21)  # the classic inharmonic "808" metal ratios
 
 
@@ -56,8 +57,6 @@ def _hat(rng, t, sample_rate):
 
 def make_drums(n_clips: int, sample_rate: int, clip_samples: int, seed: int = 0):
     """``n_clips`` drum hits, balanced over kick, snare and hat, labelled ``drum``."""
-    from audiogan.data import Dataset
-
     rng = np.random.default_rng(seed)
     kinds = rng.permutation(np.arange(n_clips) % len(KINDS))
     clips = np.zeros((n_clips, clip_samples), np.float32)

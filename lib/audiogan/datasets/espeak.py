@@ -5,7 +5,8 @@ int16 samples at the library's rate (22,050 Hz). The library keeps state between
 pitch-flutter counter, a noise generator), so the same text can come out slightly different
 depending on what was said before in the same process. For output that depends on the seed alone,
 :func:`synthesise` runs every fixed chunk of utterances in a fresh worker process
-(``python -m audiogan.datasets.espeak``) that seeds the library's noise first.
+(this file run as a script, so that the worker imports nothing of the package) that seeds the
+library's noise first.
 
 Only ``numpy`` and ``ctypes`` are imported here, so a worker starts in a fraction of a second.
 """
@@ -137,7 +138,7 @@ def synthesise(jobs: list[dict], rand_seed: int, n_chunks: int = 8, workers: int
                 "rand_seed": rand_seed * 1000 + chunk, "jobs": jobs[bounds[chunk]:bounds[chunk + 1]],
             }))
             done = subprocess.run(
-                [sys.executable, "-m", "audiogan.datasets.espeak", str(request), str(output)],
+                [sys.executable, __file__, str(request), str(output)],
                 capture_output=True, text=True, check=False,
             )
             if done.returncode != 0:

@@ -24,13 +24,21 @@ import errno
 import os
 import re
 import struct
-from collections.abc import Iterator
+import warnings
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import soundfile as sf
+from tqdm.auto import tqdm
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
-BLOCK_FRAMES = 1 << 16  # frames read at once (per channel): 64 Ki, e.g. 4 s at 16 kHz
+from audiogan.audio.features import rms_db
+from audiogan.audio.io import AUDIO_EXTENSIONS, BLOCK_FRAMES, BadFile, read_blocks
+from audiogan.datasets.dataset import PEAK, Dataset
+from audiogan.errors import DataError
+
+SILENCE_DB = -60.0  # clips quieter than this (RMS, dBFS, before normalising) are dropped
+
 
 DIGIT_WORDS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
 # The 35 words of Speech Commands v0.02 (Warden 2018); SC09 is its ten digits.
@@ -43,10 +51,6 @@ _SC09_NAME = re.compile(r"^([A-Za-z]+)_([0-9a-fA-F]{8})_nohash_\d+$")
 _SC_NAME = re.compile(r"^([0-9a-fA-F]{8})_nohash_\d+$")
 BACKGROUND = "_background_noise_"  # Speech Commands' folder of long noise recordings, not words
 SPLIT_FOLDERS = {"train": "train", "valid": "validation", "validation": "validation", "test": "test"}
-
-
-class BadFile(Exception):
-    """One file cannot be used; ``str()`` is the reason, in words a person can act on."""
 
 
 @dataclasses.dataclass
@@ -118,12 +122,8 @@ def _declared_wav_data(path: Path) -> tuple[int, int] | None:
     return None
 
 
-def _open(path: Path):
-    return open(path, "rb")  # noqa: SIM115 - closed by the caller's with-block
-
-
 class _Cutter:
-    """Collects a stream of mono samples into clips, with :func:`audiogan.data.slice_clips`'s rules."""
+    """Collects a stream of mono samples into clips, with :func:`audiogan.datasets.slice_clips`'s rules."""
 
     def __init__(self, clip_samples: int, slices: str):
         self.clip_samples, self.slices = clip_samples, slices
@@ -154,58 +154,10 @@ class _Cutter:
         return np.stack(self.clips)
 
 
-def read_blocks(path: Path, sample_rate: int, max_frames: int | None = None,
-                block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
-    """Mono float32 blocks of ``path`` at ``sample_rate``, read ``block_frames`` at a time."""
-    import soundfile as sf
-    import soxr
-
-    try:
-        fh = _open(path)
-    except PermissionError as exc:
-        raise BadFile(f"cannot be read: permission denied ({exc.strerror})") from exc
-    except OSError as exc:
-        raise BadFile(f"cannot be read: {exc.strerror or exc}") from exc
-    with fh:
-        try:
-            audio = sf.SoundFile(fh)
-        except Exception as exc:  # noqa: BLE001 - libsndfile's many ways of saying "not audio"
-            if path.stat().st_size == 0:
-                raise BadFile("empty file (0 bytes)") from exc
-            message = str(exc).split(": ", 1)[-1] if ": " in str(exc) else str(exc)
-            raise BadFile(f"not a readable audio file ({message.strip()})") from exc
-        with audio:
-            if audio.frames == 0:
-                raise BadFile("no samples (the header says the audio is 0 frames long)")
-            if audio.samplerate <= 0:
-                raise BadFile(f"invalid sample rate {audio.samplerate}")
-            frames = audio.frames if max_frames is None else min(audio.frames, max_frames)
-            stream = None if audio.samplerate == sample_rate else soxr.ResampleStream(
-                audio.samplerate, sample_rate, 1, dtype="float32")
-            read = 0
-            while read < frames:
-                try:
-                    block = audio.read(min(block_frames, frames - read), dtype="float32", always_2d=True)
-                except Exception as exc:  # noqa: BLE001 - a decoding error half-way through
-                    raise BadFile(f"decoding failed after {read} frames ({exc})") from exc
-                if len(block) == 0:
-                    break
-                read += len(block)
-                mono = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
-                if not np.all(np.isfinite(mono)):
-                    raise BadFile("holds NaN or infinite samples")
-                last = read >= frames
-                yield mono if stream is None else stream.resample_chunk(mono, last=last)
-            if stream is not None and read < frames:  # stopped early: flush the resampler
-                yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
-
-
 def read_clips(path: str | os.PathLike, sample_rate: int, clip_samples: int, slices: str = "first",
                block_frames: int = BLOCK_FRAMES) -> tuple[np.ndarray, str | None]:
-    """``path`` cut into clips (see :func:`audiogan.data.slice_clips`), read in blocks; returns
+    """``path`` cut into clips (see :func:`audiogan.datasets.slice_clips`), read in blocks; returns
     (clips, a note for the report or None). Raises :class:`BadFile` with the reason."""
-    import soundfile as sf
-
     path = Path(path)
     max_frames = None
     if slices == "first":
@@ -276,3 +228,157 @@ def detect_layout(folder: Path, files: list[Path]) -> dict | None:
         "word": [w for w, _ in found], "speaker": [s for _, s in found],
         "split": [_split_of(r, lists) for r in rels],
     }
+
+
+# ---------------------------------------------------------------------------- loading
+SC09_PREFIX = "sc09:"
+
+
+def list_audio_files(folder: str | os.PathLike) -> list[Path]:
+    """Audio files under ``folder``, recursively (links followed, loops cut), in a stable order."""
+    return scan(folder).files
+
+
+def slice_clips(wav: np.ndarray, clip_samples: int, mode: str = "first") -> np.ndarray:
+    """Cut one recording into clips of ``clip_samples``.
+
+    ``"first"``: the first clip only. ``"all"``: every whole clip, plus the remainder when it is at
+    least half a clip. A recording shorter than one clip is zero-padded at the end.
+    """
+    n = len(wav)
+    if n <= clip_samples:
+        return np.pad(wav, (0, clip_samples - n))[None, :]
+    if mode == "first":
+        return wav[None, :clip_samples]
+    n_whole = n // clip_samples
+    clips = [wav[i * clip_samples:(i + 1) * clip_samples] for i in range(n_whole)]
+    rest = wav[n_whole * clip_samples:]
+    if len(rest) and len(rest) >= clip_samples // 2:
+        clips.append(np.pad(rest, (0, clip_samples - len(rest))))
+    return np.stack(clips)
+
+
+def normalise_clips(clips: np.ndarray, silence_db: float = SILENCE_DB) -> tuple[np.ndarray, np.ndarray]:
+    """Drop near-silent clips and peak-normalise the rest; returns (clips, kept mask)."""
+    keep = rms_db(clips) >= silence_db
+    kept = clips[keep].astype(np.float32)
+    peak = np.max(np.abs(kept), axis=1, keepdims=True) if len(kept) else np.ones((0, 1))
+    return (PEAK * kept / peak).astype(np.float32), keep
+
+
+def parse_source(dataset: str) -> tuple[Path, str | None]:
+    """``"sc09:/path"`` -> (folder, "sc09"); a plain path -> (folder, None)."""
+    if dataset.lower().startswith(SC09_PREFIX):
+        return Path(dataset[len(SC09_PREFIX):]).expanduser(), "sc09"
+    return Path(dataset).expanduser(), None
+
+
+def bad_file(path, reason: str, on_error: str, report: list[dict[str, str]]) -> None:
+    if on_error == "raise":
+        raise DataError(
+            f"{path}: {reason}. Fix or remove this file, or set on_error='skip' to leave bad files out "
+            "and list them in the dataset's report."
+        )
+    report.append({"file": str(path), "reason": reason})
+
+
+def load_folder(
+    folder: str | os.PathLike, sample_rate: int, clip_samples: int, slices: str = "first",
+    files: list[Path] | None = None, on_error: str = "skip", layout: str | None = None,
+) -> Dataset:
+    """Every audio file under ``folder`` as clips, read in blocks (see ``audiogan.datasets.folders``).
+
+    A file that cannot be used is skipped and listed with its reason in ``info["skipped"]``
+    (``on_error="skip"``), or stops the load with a :class:`DataError` naming it (``"raise"``);
+    so are files whose every clip is silent. Files that were used with a caveat (a truncated WAV)
+    are listed in ``info["notes"]``. When every file follows the SC09 or Speech Commands layout
+    (or ``layout="sc09"`` demands it) the clips are labelled ``word`` (and ``digit`` when all
+    words are digits), ``speaker`` and, where the layout says, ``split``.
+    """
+    folder = Path(folder)
+    skipped: list[dict[str, str]] = []
+    notes: list[dict[str, str]] = []
+    if files is None:
+        found = scan(folder)
+        files = found.files
+        for problem in found.problems:
+            bad_file(problem["file"], problem["reason"], on_error, skipped)
+    files, labelled = _apply_layout(folder, files, layout, on_error, skipped, notes)
+    clips, sources, silent_files = [], [], 0
+    for i, path in enumerate(tqdm(files, desc=f"reading {folder.name}", disable=len(files) < 200)):
+        try:
+            cut, note = read_clips(path, sample_rate, clip_samples, slices)
+        except BadFile as exc:
+            bad_file(path, str(exc), on_error, skipped)
+            continue
+        if note:
+            notes.append({"file": str(path), "reason": note})
+        keep = rms_db(cut) >= SILENCE_DB
+        if not keep.any():
+            silent_files += 1
+            bad_file(path, f"silent: every clip is below {SILENCE_DB:.0f} dBFS RMS", on_error, skipped)
+        clips.append(cut)
+        sources.extend([i] * len(cut))
+    if clips:
+        clips_arr, keep = normalise_clips(np.concatenate(clips))
+        sources_arr = np.asarray(sources, dtype=np.int32)[keep]
+    else:
+        clips_arr, sources_arr = np.zeros((0, clip_samples), np.float32), np.zeros(0, np.int32)
+    n_silent = len(sources) - len(sources_arr)
+    if len(clips_arr) == 0:
+        reasons = "; ".join(f"{s['file']}: {s['reason']}" for s in skipped[:5])
+        raise DataError(
+            f"no usable audio in {folder}: {len(files)} audio file(s) found, "
+            f"{len(skipped) - silent_files} unreadable, {n_silent} clip(s) silent. {reasons} Put readable "
+            f"{'/'.join(e[1:] for e in AUDIO_EXTENSIONS)} files there or choose another dataset."
+        )
+    if skipped:
+        warnings.warn(
+            f"{len(skipped)} file(s) in {folder} were skipped, e.g. {skipped[0]['file']} "
+            f"({skipped[0]['reason']}); the dataset's report lists them all", stacklevel=2,
+        )
+    labels = {"file_index": sources_arr}
+    info: dict[str, Any] = {"files": [str(p) for p in files], "skipped": skipped, "notes": notes,
+                            "silent_clips": n_silent}
+    if labelled:
+        info["layout"] = labelled["layout"]
+        for name in ("word", "speaker", "split", "digit"):
+            if name in labelled:
+                labels[name] = np.asarray(labelled[name])[sources_arr]
+    return Dataset(name=str(folder), clips=clips_arr, sample_rate=sample_rate, labels=labels, info=info)
+
+
+def _apply_layout(folder, files, layout, on_error, skipped, notes):
+    """The files to read and their labels when the folder follows the SC09 / Speech Commands layout."""
+    background = [f for f in files if BACKGROUND in f.relative_to(folder).parts]
+    if background:
+        notes.append({"file": str(folder / BACKGROUND),
+                      "reason": f"{len(background)} background-noise recording(s), not words: left out"})
+        files = [f for f in files if f not in background]
+    if layout == "sc09":
+        kept = []
+        for path in files:
+            found = file_label(path.relative_to(folder))
+            if found is None:
+                bad_file(path, "its name and folder follow neither the SC09 (Seven_1a2b3c4d_nohash_0.wav) nor "
+                     "the Speech Commands (seven/1a2b3c4d_nohash_0.wav) layout", on_error, skipped)
+            elif found[0] in DIGIT_WORDS:
+                kept.append(path)
+        if len(kept) < len(files):
+            n_other = len(files) - len(kept) - sum(1 for s in skipped if s["reason"].startswith("its name"))
+            if n_other:
+                notes.append({"file": str(folder), "reason": f"{n_other} file(s) of words other than the "
+                              "ten digits: left out of SC09"})
+        files = kept
+    labelled = detect_layout(folder, files)
+    if labelled is None:
+        return files, None
+    if layout == "sc09":
+        labelled["layout"] = "sc09"
+    if all(w in DIGIT_WORDS for w in labelled["word"]):
+        labelled["digit"] = [DIGIT_WORDS.index(w) for w in labelled["word"]]
+    if any(s is not None for s in labelled["split"]):
+        labelled["split"] = [s or "train" for s in labelled["split"]]
+    else:
+        del labelled["split"]
+    return files, labelled

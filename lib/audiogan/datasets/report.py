@@ -7,6 +7,8 @@ import html
 
 import numpy as np
 
+from audiogan.datasets.dataset import class_label, label_counts
+
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
@@ -16,8 +18,6 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 
 def counts_html(dataset) -> str:
     """A table of clips per class (rows) and split (columns), with totals."""
-    from audiogan.data import class_label, label_counts
-
     counts = label_counts(dataset)
     name = class_label(dataset) or "class"
     classes = sorted({c for per in counts.values() for c in per}, key=lambda c: (len(c), c))
@@ -45,8 +45,6 @@ def skipped_html(dataset) -> str:
 
 def pick_examples(dataset, n: int, seed: int = 0) -> np.ndarray:
     """``n`` clip indices, seeded: one of each class first (training split where there is one)."""
-    from audiogan.data import class_label
-
     rng = np.random.default_rng(seed)
     n = min(n, len(dataset))
     name = class_label(dataset)

@@ -40,6 +40,7 @@ import librosa
 import numpy as np
 from flax import nnx
 
+from audiogan.errors import ConfigError
 from audiogan.files import atomic_path
 from audiogan.models import conv
 
@@ -49,9 +50,7 @@ DIM = 64
 KERNEL = 5
 STRIDE = 2
 NEGATIVE_SLOPE = 0.2
-# XLA:CPU's elemental fusion emitters for this family's step, as WaveGAN's (audiogan.train.compiler_options):
-# ~40 MiB less left resident by compiling it (d=16); the step runs 3-7% slower.
-ELEMENTAL_FUSIONS = True
+ELEMENTAL_FUSIONS = True  # XLA:CPU's elemental fusion emitters: less memory for its many fused loops
 N_LAYERS = 5
 BASE = 4  # spatial size after the generator's Dense layer; BASE * STRIDE**N_LAYERS = 128
 WIDTH_MULTIPLIERS = (16, 8, 4, 2, 1)  # generator channels after the Dense layer and each upconv
@@ -67,6 +66,12 @@ CLIP_NSTD = 3.0
 GRIFFIN_LIM_ITERS = 16
 GRIFFIN_LIM_MOMENTUM = 0.99  # librosa's fast Griffin-Lim; the official code's plain one is 0
 SPEC_SHAPE = (N_BINS, N_FRAMES)
+# The paper's recipe: WGAN-GP (lambda 10, 5 critic updates), Adam(1e-4, 0.5, 0.9), batch 64, latent 100,
+# d 64, audio back by Griffin-Lim (16 iterations).
+RECIPE = {
+    "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
+    "latent_dim": LATENT_DIM, "label_smoothing": 1.0, "d": DIM, "griffin_lim_iters": GRIFFIN_LIM_ITERS,
+}
 
 _PADDED_SAMPLES = (N_FRAMES - 1) * HOP + N_FFT  # 16,512: the clip with pad_end's zeros
 _WINDOW_SUM_T = librosa.filters.window_sumsquare(
@@ -75,7 +80,7 @@ _WINDOW_SUM_T = librosa.filters.window_sumsquare(
 # librosa divides by _WINDOW_SUM_T; this gain makes it a division by max(_WINDOW_SUM_T, 0.5) instead.
 _EDGE_GAIN_T = _WINDOW_SUM_T / np.maximum(_WINDOW_SUM_T, np.float32(0.5))
 _INIT = jax.nn.initializers.glorot_uniform()
-_CHUNK = 256  # clips per STFT batch: bounds the complex intermediate to ~17 MB
+_CHUNK = 256  # clips per STFT batch, to bound the complex intermediate
 
 
 def sample_latent(key: jax.Array, n: int, latent_dim: int) -> jax.Array:
@@ -278,3 +283,17 @@ class SpectrogramCodec:
     def load(cls, path: str | os.PathLike) -> SpectrogramCodec:
         with np.load(path) as f:
             return cls(mean_f=f["mean_f"], std_f=f["std_f"], sample_rate=int(f["sample_rate"]))
+
+
+def check(config) -> None:
+    """Raise :class:`ConfigError` when ``config``'s clips are not the length SpecGAN's spectrograms cover."""
+    if config.clip_samples != CLIP_SAMPLES:
+        raise ConfigError(
+            f"clip_samples={config.clip_samples} does not fit SpecGAN, whose {N_BINS} x {N_FRAMES} spectrograms "
+            f"(hop {HOP}) cover exactly {CLIP_SAMPLES} samples; use clip_samples={CLIP_SAMPLES}."
+        )
+
+
+def build(config, n_in: int, rngs: nnx.Rngs) -> tuple[Generator, Discriminator]:
+    """Both networks of a run at width ``config.d``."""
+    return Generator(n_in, config.d, rngs=rngs), Discriminator(config.d, rngs=rngs)

@@ -39,10 +39,9 @@ Padding follows TensorFlow's 'SAME': for kernel 25, stride 4 on an even length i
 ``conv2d_transpose``: the exact gradient (adjoint) of that strided convolution, with its kernel stored
 in TF's layout (kernel, out channels, in channels), and gives exactly stride x length samples.
 
-The convolutions come from :mod:`audiogan.models.conv`: on CPU and GPU they run in its "polyphase" form,
-every strided and transposed convolution and each derivative the gradient penalty needs written as a
-stride-1 convolution (several times faster on CPU than XLA's own strided convolutions, above all for the
-gradient penalty); every form gives the same numbers (``AUDIOGAN_CONV_FORM`` picks one). Phase shuffle's
+The convolutions come from :mod:`audiogan.models.conv`, whose three forms ("lax", "matmul" and the
+default "polyphase", every strided convolution and each derivative the gradient penalty needs written
+as a stride-1 convolution) give the same numbers (``AUDIOGAN_CONV_FORM`` picks one). Phase shuffle's
 shift has its own derivative (:func:`_window`), so that no derivative writes into a buffer of zeros.
 
 Initialisation follows the official TensorFlow code rather than Flax's defaults: Glorot-uniform
@@ -59,8 +58,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-# The convolutions live in audiogan.models.conv, in a "lax" and a "matmul" form; same_padding is re-exported.
-from audiogan.models.conv import conv1d, conv1d_transpose, same_padding  # noqa: F401
+from audiogan.errors import ConfigError
+from audiogan.models.conv import conv1d, conv1d_transpose, same_padding  # noqa: F401  (re-exported)
 
 LATENT_DIM = 100
 MODEL_DIM = 64
@@ -68,13 +67,19 @@ KERNEL_LEN = 25
 STRIDE = 4
 PHASE_SHUFFLE = 2
 NEGATIVE_SLOPE = 0.2
-# XLA:CPU's elemental fusion emitters for this family's step (audiogan.train.compiler_options): its ~900
-# fused loops compiled by the MLIR emitters left ~45 MiB more resident (d=16); the step runs 1-3% slower.
-ELEMENTAL_FUSIONS = True
+ELEMENTAL_FUSIONS = True  # XLA:CPU's elemental fusion emitters: less memory for its many fused loops
 POST_FILTER_LEN = 512  # the paper's length, when the post filter is switched on
 CLIP_SAMPLES = (4096, 8192, 16384, 32768, 65536)
 PAPER_CLIP_SAMPLES = (16384, 32768, 65536)
 UPSAMPLES = ("zeros", "nn")
+# The paper's hyperparameter table: WGAN-GP (lambda 10, 5 critic updates per generator update),
+# Adam(1e-4, 0.5, 0.9), batch 64, latent 100 (uniform in [-1, 1]), d 64, phase shuffle n=2 (one shift
+# per batch as in the official code), transposed-convolution upsampling, no post-processing filter.
+RECIPE = {
+    "loss": "wgan-gp", "lr": 1e-4, "beta1": 0.5, "beta2": 0.9, "batch_size": 64,
+    "latent_dim": LATENT_DIM, "label_smoothing": 1.0, "d": MODEL_DIM, "phase_shuffle": PHASE_SHUFFLE,
+    "phase_shuffle_per_example": False, "upsample": "zeros", "post_filter": 0,
+}
 _init_kernel = jax.nn.initializers.glorot_uniform()
 
 
@@ -92,11 +97,9 @@ def _check_clip_samples(clip_samples: int) -> None:
 def _window(x_btc: jax.Array, start: jax.Array, pads: tuple[int, int], length: int) -> jax.Array:
     """``length`` steps of ``x`` zero-padded by ``pads`` along time, from the traced index ``start``.
 
-    Phase shuffle's shift. Its derivative is the same operation with other padding, and so is that one's:
-    written as ``jax.lax.dynamic_slice``, JAX's derivative writes the cotangent into a fresh buffer of
-    zeros (``dynamic_update_slice``), and XLA:CPU filled one such buffer per layer and pass and scheduled
-    the fills early, so that they were alive at the step's peak: WaveGAN d=64 batch 16 1:1 held 747 MiB
-    of temporaries against 646 MiB with this rule, at the same speed. The values are the same (tested).
+    Phase shuffle's shift. Its derivative is the same operation with other padding, and so is that one's;
+    ``jax.lax.dynamic_slice``'s own derivative writes into a fresh buffer of zeros per layer and pass,
+    which XLA:CPU kept alive at the step's peak. The values are the same (tested).
     """
     padded_btc = jnp.pad(x_btc, ((0, 0), pads, (0, 0)))
     return jax.lax.dynamic_slice_in_dim(padded_btc, start, length, axis=1)
@@ -268,3 +271,34 @@ class Discriminator(nnx.Module):
             if i < n_shuffled:
                 h_btc = phase_shuffle(h_btc, keys[i], self.radius, self.per_example)
         return h_btc.reshape(h_btc.shape[0], -1)
+
+
+def _choices(values) -> str:
+    return ", ".join(repr(v) for v in values)
+
+
+def check(config) -> None:
+    """Raise :class:`ConfigError` naming the setting when ``config`` does not fit WaveGAN."""
+    if config.clip_samples not in CLIP_SAMPLES:
+        raise ConfigError(
+            f"clip_samples={config.clip_samples} does not fit WaveGAN; choose one of {_choices(CLIP_SAMPLES)}."
+        )
+    if config.upsample not in UPSAMPLES:
+        raise ConfigError(f"upsample={config.upsample!r} is unknown; choose one of {_choices(UPSAMPLES)}.")
+    for name in ("phase_shuffle", "post_filter"):
+        value = getattr(config, name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{name}={value!r} must be a whole number >= 0 (0 turns it off).")
+    if not isinstance(config.phase_shuffle_per_example, bool):
+        raise ConfigError(
+            f"phase_shuffle_per_example={config.phase_shuffle_per_example!r} must be True or False."
+        )
+
+
+def build(config, n_in: int, rngs: nnx.Rngs) -> tuple[Generator, Discriminator]:
+    """Both networks of a run, from its ``d``, ``clip_samples`` and architecture settings."""
+    g = Generator(n_in, config.d, config.clip_samples, upsample=config.upsample,
+                  post_filter=config.post_filter, rngs=rngs)
+    d = Discriminator(config.d, config.clip_samples, phase_shuffle=config.phase_shuffle,
+                      per_example=config.phase_shuffle_per_example, rngs=rngs)
+    return g, d

@@ -7,7 +7,7 @@ so a listener hears that note, and not a quarter tone between two notes or a pit
 dataset's range. ``benchmarks/workshop_preset.py`` uses this
 to measure how long the ``preset="workshop"`` run takes to get there on a given machine.
 
-Spoken digits are judged by the project's own digit classifier (``audiogan.classifier``, trained
+Spoken digits are judged by the project's own digit classifier (``audiogan.evaluation.classifier``, trained
 on the same data at the run's sample rate and clip length): a generated clip counts as a
 *recognisable digit* when the classifier gives one digit a probability of at least 0.9, and the
 judgement also reports the Inception Score and how many different digits are heard that way.
@@ -23,10 +23,10 @@ from collections.abc import Callable
 
 import numpy as np
 
-from audiogan import train as train_lib
+from audiogan import training as train_lib
 from audiogan.config import RunConfig
-from audiogan.data import TONE_MIDI_RANGE, midi_to_hz
-from audiogan.metrics import median_pitch
+from audiogan.datasets import TONE_MIDI_RANGE, midi_to_hz
+from audiogan.evaluation.metrics import inception_score, median_pitch
 
 MAX_CENTS = 25.0  # within a quarter of a semitone of a dataset note
 MIN_VOICED = 0.5  # pYIN finds a pitch in at least half of the clip's frames
@@ -82,10 +82,8 @@ def judge_tones(
 
 def judge_digits(classifier) -> Callable[..., dict]:
     """A judge ``judge(clips, asked=None)`` of generated clips by ``classifier`` (an
-    ``audiogan.classifier.Classifier`` of spoken digits at the run's sample rate and clip length):
+    ``audiogan.evaluation.classifier.Classifier`` of spoken digits at the run's sample rate and clip length):
     see the module's docstring. ``asked``: the digit each clip was made for (conditional runs)."""
-    from audiogan.metrics import inception_score
-
     def judge(clips: np.ndarray, asked=None) -> dict:
         probs, _ = classifier.predict(np.asarray(clips, np.float32))
         top = probs.argmax(1)

@@ -1,5 +1,5 @@
 """Objective measurements of audio: pitch (tones), classifier scores (IS, modified IS, AM, Fréchet
-distance), NDB/K and nearest-neighbour distances. Pure functions over arrays; ``audiogan.evaluate``
+distance), NDB/K and nearest-neighbour distances. Pure functions over arrays; ``audiogan.evaluation.evaluate``
 feeds them clips, a classifier and real-data references."""
 
 from __future__ import annotations

@@ -14,9 +14,11 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from audiogan import models
-from audiogan.config import ConfigError, RunConfig
+from audiogan import models, plots
+from audiogan.config import RunConfig
+from audiogan.errors import ConfigError
 from audiogan.files import atomic_path
+from audiogan.training import compiled
 
 LATENTS_DIR = "latents"
 
@@ -61,8 +63,6 @@ def decode(gan, state, z_bd: np.ndarray, classes=None) -> np.ndarray:
 
     A conditional run makes ``classes`` (one for all points, or one per point); by default the
     first class for every point, so a path changes the latent vector and nothing else."""
-    from audiogan.train import compiled
-
     z = np.asarray(z_bd, np.float32)
     if z.ndim != 2 or z.shape[1] != gan.config.latent_dim:
         raise ConfigError(f"latent vectors of shape {z.shape} do not fit this generator, which takes "
@@ -119,7 +119,6 @@ def explorer(clips: np.ndarray, sample_rate: int):
     replaced, so it works the same in JupyterLab and in a saved notebook."""
     import ipywidgets as w
 
-    from audiogan import plots
 
     slider = w.IntSlider(value=0, min=0, max=len(clips) - 1, description="point")
     image = w.Image(format="png")

@@ -28,7 +28,7 @@ import optax
 from flax import nnx
 from matplotlib.figure import Figure
 
-from audiogan.config import ConfigError
+from audiogan.errors import ConfigError
 
 
 # ---------------------------------------------------------------------------- the data

@@ -1,12 +1,9 @@
 """``make demo``: notebooks 01 -> 04 headless on the embedded tones, sized for 2 CPU cores.
 
-    python -m audiogan.demo --run-dir runs/demo [--steps N] [--dataset tones|digits|drums]
+    python -m audiogan.cli.demo --run-dir runs/demo [--steps N] [--dataset tones|digits|drums]
 
-The default stays ``tones``: the classic GAN's two dense layers at the clip's length make a step
-at 16,384 samples about 4x slower than at 4,096 (2.49 s against 0.62 s per step, measured side by
-side on 2 busy cores), so ``digits`` at its own 16 kHz x 16,384 would turn the 4-minute demo into
-about a quarter of an hour. ``--dataset digits`` runs the same words at 8 kHz x 8,192 samples
-(1.07 s per step in that measurement, 1.7x tones).
+The default stays ``tones``, the fastest to train at this size; ``--dataset digits`` runs the same
+recipe on the spoken digits at 8 kHz x 8,192 samples (``benchmarks/README.md`` has the step times).
 """
 
 from __future__ import annotations
@@ -15,6 +12,7 @@ import argparse
 import time
 from pathlib import Path
 
+from audiogan import xla
 from audiogan.pipeline import run_pipeline
 
 # Half-second clips at 8 kHz keep the classic GAN (4.4 M generator weights) at about a tenth of a
@@ -51,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=2500)
     parser.add_argument("--dataset", default="tones", choices=sorted(DATASETS))
     args = parser.parse_args(argv)
+    xla.set_process_flags()  # inherited by the notebooks' kernels
     run_dir = Path(args.run_dir)
     t0 = time.perf_counter()
     times = run_pipeline(run_dir, demo_parameters(args.steps, args.dataset))

@@ -32,11 +32,13 @@ from typing import Any
 
 import numpy as np
 
-from audiogan import data as data_lib
-from audiogan import metrics as M
-from audiogan.classifier import Classifier, ClassifierSettings, get_classifier, split_indices
-from audiogan.config import ConfigError, RunConfig
+from audiogan import datasets, training
+from audiogan.config import RunConfig
+from audiogan.errors import ConfigError
+from audiogan.evaluation import metrics as M
+from audiogan.evaluation.classifier import Classifier, ClassifierSettings, get_classifier, split_indices
 from audiogan.files import atomic_write_text
+from audiogan.runs import RunFolder
 
 EVAL_FILE = "eval.json"
 CEILINGS_FILE = "ceilings.json"
@@ -83,7 +85,7 @@ class Reference:
 
     config: RunConfig
     classifier: Classifier
-    dataset: data_lib.Dataset
+    dataset: datasets.Dataset
     splits: dict[str, np.ndarray]
     train_idx: np.ndarray  # the reference subset of the train split (indices into the dataset)
     train_probs: np.ndarray
@@ -104,11 +106,11 @@ class Reference:
 
 def build_reference(
     config: RunConfig, settings: EvalSettings = EvalSettings(), *,
-    classifier: Classifier | None = None, dataset: data_lib.Dataset | None = None,
+    classifier: Classifier | None = None, dataset: datasets.Dataset | None = None,
     classifier_settings: ClassifierSettings | None = None, root: str | os.PathLike | None = None,
     progress: bool = True,
 ) -> Reference:
-    dataset = data_lib.load_dataset(config) if dataset is None else dataset
+    dataset = datasets.load_dataset(config) if dataset is None else dataset
     if classifier is None:
         classifier = get_classifier(config, classifier_settings, dataset=dataset, progress=progress, root=root)
     s = classifier.info["settings"]
@@ -220,20 +222,17 @@ def ceilings(ref: Reference, *, use_cache: bool = True) -> dict[str, dict[str, A
 # ---------------------------------------------------------------------------- runs
 def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
     """The run's networks at its latest checkpoint, or at the best one kept by ``eval_every``."""
-    from audiogan import train
-    from audiogan.runs import RunFolder
-
     if checkpoint not in CHECKPOINTS:
         raise ConfigError(f"checkpoint={checkpoint!r} is unknown; choose 'latest' or 'best'.")
     if checkpoint == "latest":
-        return train.restore(str(run_dir))
+        return training.restore(str(run_dir))
     run = RunFolder(run_dir)
     try:
         if run.best_step() is None:
             raise ConfigError(
                 f"{run_dir} has no best checkpoint: train it with eval_every > 0, or use checkpoint='latest'."
             )
-        gan, template = train.create_for_run(run)
+        gan, template = training.create_for_run(run)
         return gan, run.restore_best_checkpoint(template)
     finally:
         run.close()
@@ -242,11 +241,9 @@ def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
 def generate_clips(gan, state, n: int, seed: int, batch_size: int = 250) -> np.ndarray:
     """``n`` clips in batches; a conditional run's clip ``i`` is made for class ``i % len(gan.classes)``
     (:func:`asked_classes`)."""
-    from audiogan import train
-
     labels = gan.class_labels(n)
     return np.concatenate([
-        np.asarray(train.generate(gan, state, min(batch_size, n - s), seed=seed * 100003 + s,
+        np.asarray(training.generate(gan, state, min(batch_size, n - s), seed=seed * 100003 + s,
                                   classes=None if labels is None else labels[s:s + batch_size]))
         for s in range(0, n, batch_size)
     ])
@@ -264,8 +261,6 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Score ``settings.n_clips`` clips of a run's generator and write them with the ceilings to
     ``RUN/eval.json``; returns that record."""
-    from audiogan.runs import RunFolder
-
     run = RunFolder(run_dir)
     config = run.config()
     if reference is None:
@@ -295,7 +290,7 @@ def evaluate_run(
 
 
 def _data_of(config: RunConfig) -> dict:
-    return data_lib.dataset_settings(config)
+    return datasets.dataset_settings(config)
 
 
 def _clean(value):
@@ -409,7 +404,7 @@ class TrainingScorer:
     on rows in between) and says when the Fréchet distance is the best so far, so the loop keeps
     that checkpoint. The best score survives a restart in ``RUN/best.json``."""
 
-    def __init__(self, config: RunConfig, dataset: data_lib.Dataset | None, run, *, root=None, progress=False):
+    def __init__(self, config: RunConfig, dataset: datasets.Dataset | None, run, *, root=None, progress=False):
         self.config = config
         self.run = run
         self.settings = EvalSettings(

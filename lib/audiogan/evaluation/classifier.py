@@ -35,15 +35,16 @@ import numpy as np
 import optax
 from flax import nnx
 
-from audiogan import data as data_lib
-from audiogan.config import ConfigError, RunConfig
+from audiogan import datasets
+from audiogan.config import RunConfig
+from audiogan.errors import ConfigError
+from audiogan.evaluation.metrics import log_mel
 from audiogan.files import atomic_path, atomic_write_text
-from audiogan.metrics import log_mel
 from audiogan.models import conv
 
 DEFAULT_ROOT = "runs/classifiers"
 # Which label of a dataset the classifier learns, in order of preference.
-LABEL_PREFERENCE = data_lib.CLASS_LABELS + ("label", "class")
+LABEL_PREFERENCE = datasets.CLASS_LABELS + ("label", "class")
 SPLIT_NAMES = ("train", "validation", "test")
 # Labels that are a pitch: rolling a spectrogram in frequency would change them, so the frequency
 # rolls of the augmentation are off for these (tones test accuracy: 100% without, 82% with rolls of 4 bands).
@@ -92,7 +93,7 @@ class ClassifierSettings:
 
 
 # ---------------------------------------------------------------------------- labels and splits
-def pick_label(dataset: data_lib.Dataset, label: str | None = None) -> str:
+def pick_label(dataset: datasets.Dataset, label: str | None = None) -> str:
     """The name of the label to learn: ``label`` if given, else the first known one present."""
     if label is not None:
         if label not in dataset.labels:
@@ -111,7 +112,7 @@ def pick_label(dataset: data_lib.Dataset, label: str | None = None) -> str:
     )
 
 
-def split_indices(dataset: data_lib.Dataset, test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
+def split_indices(dataset: datasets.Dataset, test_fraction: float = 0.2, seed: int = 0) -> dict[str, np.ndarray]:
     """Clip indices of the train / (valid) / test splits.
 
     A dataset's own splits win (a ``split`` label of names or of codes 0, 1, 2 = train,
@@ -192,8 +193,8 @@ class Net(nnx.Module):
 
 def _build(n_mels: int, n_classes: int, width: int, features: int, seed: int) -> Net:
     """A freshly initialised network: the structure from ``nnx.eval_shape`` (nothing computed),
-    the weights drawn on the host (He normal, zero biases). Initialising eagerly in JAX compiles
-    every initialiser on its own: 14-19 s on 2 busy cores, against milliseconds here."""
+    the weights drawn on the host (He normal, zero biases), since initialising eagerly in JAX compiles
+    every initialiser on its own."""
     net = nnx.eval_shape(lambda: Net(n_mels, n_classes, width, features, rngs=nnx.Rngs(0)))
     rng = np.random.default_rng(seed)
     leaves, treedef = jax.tree_util.tree_flatten(nnx.state(net))
@@ -299,7 +300,7 @@ def augment(key: jax.Array, x_bft: jax.Array, settings: ClassifierSettings) -> j
 
 
 def train_classifier(
-    dataset: data_lib.Dataset, settings: ClassifierSettings = ClassifierSettings(),
+    dataset: datasets.Dataset, settings: ClassifierSettings = ClassifierSettings(),
     *, progress: bool = True, log=None,
 ) -> Classifier:
     """Train on the dataset's train split and measure accuracy on its test split (voices never
@@ -425,14 +426,14 @@ def load(folder: str | os.PathLike) -> Classifier:
 
 def dataset_key(config: RunConfig) -> dict[str, Any]:
     """What identifies a classifier's data: the dataset's settings (a folder's file list hashed)."""
-    settings = data_lib.dataset_settings(config)
+    settings = datasets.dataset_settings(config)
     if "files" in settings:
         settings["files"] = hashlib.sha256(json.dumps(settings["files"]).encode()).hexdigest()[:16]
     return settings
 
 
 def classifier_name(config: RunConfig) -> str:
-    return config.dataset if config.dataset in data_lib.EMBEDDED else Path(config.dataset).expanduser().name
+    return config.dataset if config.dataset in datasets.EMBEDDED else Path(config.dataset).expanduser().name
 
 
 def classifier_root(root: str | os.PathLike | None = None) -> Path:
@@ -442,7 +443,7 @@ def classifier_root(root: str | os.PathLike | None = None) -> Path:
 
 def get_classifier(
     config: RunConfig, settings: ClassifierSettings | None = None, *,
-    root: str | os.PathLike | None = None, dataset: data_lib.Dataset | None = None,
+    root: str | os.PathLike | None = None, dataset: datasets.Dataset | None = None,
     progress: bool = True, log=print,
 ) -> Classifier:
     """The classifier for ``config``'s dataset, trained once and reused.
@@ -466,7 +467,7 @@ def get_classifier(
             if stored.get("key") == key or (settings is None and stored.get("data_settings") == plain):
                 return load(meta.parent)
     target = root / name if not (root / name / "classifier.json").is_file() else root / f"{name}-{key}"
-    dataset = data_lib.load_dataset(config) if dataset is None else dataset
+    dataset = datasets.load_dataset(config) if dataset is None else dataset
     if log:
         log(f"training a classifier on {dataset.name} into {target} ...")
     clf = train_classifier(dataset, train_settings, progress=progress, log=log)

@@ -1,61 +1,38 @@
-"""What a listener sees: the ipywidgets test in a notebook, and the self-contained HTML page.
-
-The logic (order, storage, checks) is in :mod:`audiogan.listening`; this module only draws it.
-"""
+"""The test as one self-contained HTML page: clips embedded, answers kept in the browser and saved as CSV."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING
+import base64
+import html
+import json
+import os
+from pathlib import Path
 
-if TYPE_CHECKING:
-    from audiogan.listening import ListeningSession
+from audiogan.files import atomic_write_text
+from audiogan.listening.design import ANSWER_COLUMNS, PAGE_FILE, clip_path, folder_path, load_test
 
 
-def session_widget(session: ListeningSession, on_done: Callable[[], None] | None = None):
-    """A box that shows the session's next item (players, question, answer buttons); a click
-    writes the answer to disk and moves to the next item."""
-    import ipywidgets as w
-
-    from audiogan.listening import clip_path
-
-    progress = w.HTML()
-    question = w.HTML()
-    players = w.HBox()
-    buttons = w.HBox()
-    box = w.VBox([progress, question, players, buttons])
-
-    def click(button):
-        session.answer(button.description, item_id=button.item_id)
-        show()
-
-    def show():
-        total = len(session.test.items)
-        item = session.next_item()
-        if item is None:
-            progress.value = f"<b>{session.listener}</b>: all {total} items answered, thank you."
-            question.value, players.children, buttons.children = "", (), ()
-            if on_done is not None:
-                on_done()
-            return
-        from audiogan.listening import QUESTIONS
-
-        progress.value = f"<b>{session.listener}</b>: item {total - len(session.remaining) + 1} of {total}"
-        question.value = f"<p>{QUESTIONS[item['task']]}</p>"
-        players.children = tuple(
-            w.Audio(value=clip_path(session.folder, c).read_bytes(), format="wav", autoplay=False, loop=False)
-            for c in item["clips"]
-        )
-        new = []
-        for choice in item["choices"]:
-            b = w.Button(description=choice, layout=w.Layout(width="auto"))
-            b.item_id = item["id"]
-            b.on_click(click)
-            new.append(b)
-        buttons.children = tuple(new)
-
-    show()
-    return box
+# ---------------------------------------------------------------------------- the portable page
+def export_html(
+    folder: str | os.PathLike, path: str | os.PathLike | None = None, title: str = "Listening test",
+) -> Path:
+    """The test as one HTML file: every clip embedded as a base64 WAV, no script or style from
+    anywhere else, answers kept in the browser (so a reload loses nothing) and saved with a button
+    as a CSV file in the format of ``answers.csv``, for :func:`import_answers`."""
+    folder = folder_path(folder)
+    test = load_test(folder)
+    audio = {}
+    for clip in test.clips:
+        wav = clip_path(folder, clip["id"])
+        if not wav.is_file():
+            raise FileNotFoundError(f"{wav} is missing: build the test again (create_test) to write its clips.")
+        audio[clip["id"]] = "data:audio/wav;base64," + base64.b64encode(wav.read_bytes()).decode("ascii")
+    payload = test.public() | {"audio": audio, "columns": list(ANSWER_COLUMNS)}
+    data = json.dumps(payload).replace("</", "<\\/")
+    page = PAGE_TEMPLATE.replace("__TITLE__", html.escape(title)).replace("__DATA__", data)
+    path = folder / PAGE_FILE if path is None else Path(path)
+    atomic_write_text(path, page)
+    return path
 
 
 PAGE_TEMPLATE = r"""<!DOCTYPE html>
