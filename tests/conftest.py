@@ -2,6 +2,7 @@
 
 import os
 import tempfile
+from pathlib import Path
 
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
@@ -21,3 +22,18 @@ def tiny_config(tmp_path) -> RunConfig:
         seed=0, sample_rate=8000, clip_samples=256, n_clips=64, log_every=10, preview_every=20,
         checkpoint_every=20, n_previews=2,
     )
+
+
+FSDD = Path(__file__).resolve().parents[2] / "shared" / "data" / "fsdd"
+
+
+@pytest.fixture(scope="session")
+def fsdd() -> Path:
+    """``../shared/data/fsdd``, the Free Spoken Digit Dataset: skipped when absent, except in CI (CI=true),
+    where it is present and its absence is a failure."""
+    if (FSDD / "recordings").is_dir():
+        return FSDD
+    why = f"the Free Spoken Digit Dataset is not at {FSDD} (clone it there to run this test; see its README)"
+    if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+        pytest.fail(f"CI must have the FSDD: {why}")
+    pytest.skip(why)
