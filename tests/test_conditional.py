@@ -27,6 +27,7 @@ def tiny(model: str, tmp_path, **changes) -> RunConfig:
     return RunConfig(**(settings | sizes | changes))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "wavegan", "specgan"])
 def test_both_networks_depend_on_the_class(model, tmp_path):
     cfg = tiny(model, tmp_path)

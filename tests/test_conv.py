@@ -190,6 +190,7 @@ def test_polyphase_derivatives_stay_one_kind_of_stride_1_convolution(op, monkeyp
         assert {k[1:] for k in kinds} == {(one, one, one)}, kinds
 
 
+@pytest.mark.slow
 def test_one_channel_strided_layers_compute_two_by_two_outputs_at_a_time(monkeypatch):
     """SpecGAN's one-channel layers (the discriminator's first convolution, the generator's last transposed
     one) run output-blocked (polyphase._output_blocked), to the gradient penalty's second derivative: Eigen runs
@@ -309,6 +310,7 @@ def test_environment_variable_sets_the_form(monkeypatch):
 # ---- whole WaveGAN networks ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant", ["zeros", "nn_post_filter"])
 def test_wavegan_networks_are_the_same_in_both_forms(variant):
     kwargs = {"upsample": "nn", "post_filter": 512} if variant == "nn_post_filter" else {}

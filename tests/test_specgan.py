@@ -70,6 +70,7 @@ def test_parameter_counts_match_the_hand_count(d):
         assert (g_count, d_count) == (19_065_345, 17_427_969)
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_generator_parameter():
     g, d = specgan.Generator(LATENT, 4, rngs=nnx.Rngs(3)), specgan.Discriminator(4, rngs=nnx.Rngs(4))
     z_bd = specgan.sample_latent(jax.random.key(3), 4, LATENT)

@@ -47,6 +47,7 @@ def test_step_updates_both_networks_and_compiles_once(tiny_config):
     assert step._cache_size() == 1  # no recompilation as training runs
 
 
+@pytest.mark.slow
 def test_a_recipe_compiles_once_per_process(tiny_config, tmp_path):
     """A second run (or a resumed one) with the same settings reuses the compiled step."""
     first = training.train(tiny_config.replace(run_dir=str(tmp_path / "a"), steps=4), progress=False)
@@ -69,6 +70,7 @@ def test_n_critic_updates_discriminator_that_many_times(tiny_config):
     assert update_counts(state.g_opt) == {1}
 
 
+@pytest.mark.slow
 def test_discriminator_learns_on_tones_in_200_steps(tmp_path):
     from audiogan.config import RunConfig
 
@@ -145,6 +147,7 @@ def test_changed_recipe_in_same_run_dir_is_refused(tiny_config):
         training.train(tiny_config.replace(lr=1e-3), progress=False)
 
 
+@pytest.mark.slow
 def test_same_seed_same_run_other_seed_other_run(tiny_config, tmp_path):
     a = training.train(tiny_config.replace(run_dir=str(tmp_path / "a"), steps=10), progress=False)
     b = training.train(tiny_config.replace(run_dir=str(tmp_path / "b"), steps=10), progress=False)
@@ -153,6 +156,7 @@ def test_same_seed_same_run_other_seed_other_run(tiny_config, tmp_path):
     assert a.history["d_loss"] != c.history["d_loss"]
 
 
+@pytest.mark.slow
 def test_batch_is_sharded_over_eight_devices_with_the_same_result(tiny_config, tmp_path):
     """The same step on eight virtual CPU devices gives the losses of the one-device run."""
     one = training.train(tiny_config.replace(run_dir=str(tmp_path / "one"), steps=10), progress=False)
@@ -182,6 +186,7 @@ def family_config(tiny_config, model: str, **changes):
                                n_clips=32, **changes)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["mlp", "wavegan", "specgan"])
 @pytest.mark.parametrize("loss", ["wgan-gp", "ns", "hinge", "lsgan"])
 def test_every_model_and_loss_trains_checkpoints_resumes_and_previews(tiny_config, model, loss):
@@ -201,6 +206,7 @@ def test_every_model_and_loss_trains_checkpoints_resumes_and_previews(tiny_confi
     assert clips.shape == (3, cfg.clip_samples) and np.all(np.abs(clips) <= 1)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["wavegan", "specgan"])
 def test_paper_models_resume_exactly(tiny_config, tmp_path, model):
     """WGAN-GP with 2 critic steps: a run resumed from its checkpoint equals an uninterrupted one."""
@@ -216,6 +222,7 @@ def test_paper_models_resume_exactly(tiny_config, tmp_path, model):
     assert leaves_equal(resumed.state, whole.state)
 
 
+@pytest.mark.slow
 def test_specgan_moments_are_stored_with_the_run_and_reused(tiny_config):
     from audiogan.models.specgan import SpectrogramCodec
 
@@ -238,6 +245,7 @@ def test_ema_tracks_the_generator_and_is_used_for_sampling(tiny_config):
     assert jax.tree.leaves(off.g_ema) == [] and off.sampling_params is off.g_params
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["wavegan", "specgan"])
 def test_paper_models_learn_in_200_steps(tmp_path, model):
     """A short WGAN-GP run on tones: the critic's Wasserstein estimate rises from its start."""
@@ -257,6 +265,7 @@ def test_stopping_early_checkpoints_where_it_stopped(tiny_config):
     assert training.train(tiny_config, progress=False).resumed_from == 7
 
 
+@pytest.mark.slow
 def test_step_memory_does_not_grow_with_n_critic(tiny_config):
     """The critic updates run in a loop that carries the state, so XLA updates D's weights and Adam
     moments in place. Unrolled, it gave every update fresh buffers: about two copies of D's weights more
@@ -308,6 +317,7 @@ def test_step_copies_no_weight_and_no_moment(tiny_config, n_critic):
     assert not copied & arrays, sorted(copied)
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU option")
 def test_step_compiles_in_the_memory_optimised_order_on_cpu(tmp_path):
     """The step is compiled with XLA:CPU's memory-optimised instruction order (``conv.compiler_options``):
@@ -327,6 +337,7 @@ def test_step_compiles_in_the_memory_optimised_order_on_cpu(tmp_path):
     assert temp_bytes(None) < 0.85 * temp_bytes(concurrency_order)
 
 
+@pytest.mark.slow
 def test_convolutional_steps_compile_with_the_elemental_fusion_emitters_and_the_classic_gan_does_not(
     tmp_path, monkeypatch
 ):

@@ -97,6 +97,7 @@ def test_set_process_flags_appends_once_and_leaves_a_users_setting():
     assert not xla.set_process_flags(off) and "XLA_FLAGS" not in off
 
 
+@pytest.mark.slow
 def test_import_audiogan_changes_no_process_wide_setting():
     """``import audiogan`` (every subpackage) leaves ``XLA_FLAGS`` as it found it, set or not."""
     code = (
@@ -111,6 +112,7 @@ def test_import_audiogan_changes_no_process_wide_setting():
         assert out.returncode == 0, out.stderr[-2000:]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(jax.default_backend() != "cpu", reason="an XLA:CPU setting")
 def test_set_process_flags_before_jax_starts_sends_a_users_2d_convolutions_to_eigen():
     """An entry point's ``set_process_flags()`` reaches a user's own ``jax.jit`` (no compiler options) when
