@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiogan.config import RunConfig
 from audiogan.datasets import ConfigError, NamePattern, class_label, load_dataset, naming, summarise
 
 SR = 8000
@@ -68,3 +69,12 @@ def test_the_free_spoken_digit_dataset_has_its_official_split(fsdd):
     assert len(set(data.labels["speaker"].tolist())) == 6
     auto = load_dataset(_config(str(fsdd / "recordings"), clip_samples=8192))
     assert class_label(auto) == "digit" and np.array_equal(auto.labels["digit"], data.labels["digit"])
+
+
+def test_a_run_config_carries_the_pattern_and_refuses_a_bad_one(tmp_path):
+    folder = _write(tmp_path / "words", ["yes-ann.wav", "no-bob.wav"])
+    config = RunConfig(dataset=str(folder), sample_rate=SR, clip_samples=2048,
+                       name_pattern=r"(?P<word>[a-z]+)-(?P<speaker>[a-z]+)")
+    assert sorted(load_dataset(config).labels["word"].tolist()) == ["no", "yes"]
+    with pytest.raises(ConfigError, match="name_pattern='\\(' is not a regular expression"):
+        RunConfig(dataset=str(folder), name_pattern="(")

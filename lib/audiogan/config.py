@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from audiogan import models
+from audiogan.datasets.naming import NamePattern
 from audiogan.errors import ConfigError
 
 # Every hyperparameter of each model family's reference recipe lives in the family's module
@@ -112,6 +113,9 @@ class RunConfig:
     n_clips: int | None = None  # size of an embedded dataset (digits: training clips); None: its default
     slices: str = "first"  # folder datasets: the first clip of each file, or every clip
     on_error: str = "skip"  # folder datasets: "skip" a bad file (and report it) or "raise" on it
+    # Folder datasets: labels from file names, a regular expression with named groups matched against
+    # each name without its extension, e.g. r"(?P<word>[a-z]+)-(?P<speaker>\w+)"; None: the folder's layout.
+    name_pattern: str | None = None
     # Bookkeeping.
     log_every: int = 50
     preview_every: int = 500
@@ -156,6 +160,10 @@ class RunConfig:
             raise ConfigError(
                 f"slices={self.slices!r} is unknown; choose one of {_choices(SLICE_MODES)}."
             )
+        if self.name_pattern is not None:
+            if not isinstance(self.name_pattern, str):
+                raise ConfigError(f"name_pattern={self.name_pattern!r} must be a regular expression (text) or None.")
+            NamePattern(self.name_pattern)  # raises naming what is wrong with it
         if self.on_error not in ON_ERROR_MODES:
             raise ConfigError(
                 f"on_error={self.on_error!r} is unknown; choose one of {_choices(ON_ERROR_MODES)}."
