@@ -21,6 +21,12 @@ What it writes::
     OUT/POINT/point.json    the point's status: pending, running (with its process id), done, failed
     OUT/POINT/sweep.log     what the point's process printed
 
+A sweep file is checked before anything is written: notebooks are names of notebooks in
+``notebooks/``; every key of ``parameters``, ``grid`` and ``notebook_parameters`` is a parameter
+that papermill finds in the ``parameters`` cell of the notebook(s) it goes to (a key of
+``parameters`` or ``grid`` goes to each notebook that has it); values are plain scalars; each
+point's folder is a slug of its grid values directly inside the sweep's folder.
+
 Each point runs in a process of its own, ``--jobs`` of them at once, so one that fails or is
 killed does not stop the others. Running the sweep again skips the points that are done (with the
 same parameters) and runs the others again; training resumes from each run folder's latest
@@ -32,9 +38,11 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import hashlib
 import io
 import itertools
 import json
+import math
 import os
 import re
 import signal
@@ -47,11 +55,19 @@ from typing import Any
 
 from audiogan.errors import ConfigError
 from audiogan.files import atomic_write_text
-from audiogan.pipeline import notebooks_dir, run_notebook
+from audiogan.pipeline import (
+    check_parameter_name,
+    check_parameters,
+    check_value,
+    notebook_parameters,
+    notebook_path,
+    run_notebook,
+)
 from audiogan.runs import METRIC_COLUMNS, RunFolder
 
 POINT_FILE = "point.json"
 SUMMARY = "summary.csv"
+MAX_POINTS = 10_000
 SPEC_KEYS = ("name", "out_dir", "notebooks", "parameters", "grid", "notebook_parameters")
 
 
@@ -65,14 +81,65 @@ class Sweep:
     notebook_parameters: dict[str, dict[str, Any]]
 
     def points(self) -> list[Point]:
-        """Every combination of the grid's values, in the order the file lists them."""
+        """Every combination of the grid's values, in the order the file lists them; each point's
+        folder is a slug directly inside ``out_dir`` (two points in one folder are a ConfigError)."""
         keys = list(self.grid)
-        points = []
+        n = math.prod(len(self.grid[k]) for k in keys)
+        if n > MAX_POINTS:
+            raise ConfigError(f"the grid has {n} points; a sweep runs at most {MAX_POINTS}.")
+        points: dict[str, Point] = {}
+        out = self.out_dir.resolve()
         for values in itertools.product(*(self.grid[k] for k in keys)):
             varied = dict(zip(keys, values, strict=True))
-            name = "_".join(f"{k}-{_slug(v)}" for k, v in varied.items()) or "run"
-            points.append(Point(name, self.out_dir / name, self.parameters | varied, varied))
-        return points
+            name = _point_name(varied)
+            run_dir = self.out_dir / name
+            if run_dir.resolve().parent != out:  # a slug has no path parts; this is the last guard
+                raise ConfigError(f"point {name!r} would write outside {self.out_dir}.")
+            if name in points:
+                raise ConfigError(f"grid values {points[name].varied} and {varied} give the same folder "
+                                  f"{name!r}; make the values differ in letters or digits.")
+            points[name] = Point(name, run_dir, self.parameters | varied, varied)
+        return list(points.values())
+
+    def check(self) -> None:
+        """Every notebook is one of notebooks/, every key a parameter of the notebook(s) it goes to,
+        every value a plain scalar, every point's folder inside ``out_dir``; a ConfigError otherwise."""
+        check_sweep_name(self.name)
+        for nb in self.notebooks:
+            notebook_path(nb)
+        known = {nb: notebook_parameters(nb) for nb in self.notebooks}
+        shared = sorted({p for params in known.values() for p in params} - {"run_dir"})
+        for where, flat in (("parameters: ", self.parameters), ("grid: ", self.grid)):
+            for key, value in flat.items():
+                check_parameter_name(key, where)
+                if key == "run_dir":
+                    raise ConfigError("run_dir is set by the sweep (one folder per point under out_dir); remove it.")
+                for v in value if flat is self.grid else [value]:
+                    check_value(key, v, where)
+                if key not in shared:
+                    raise ConfigError(f"{where}{key} is not a parameter of {', '.join(self.notebooks)}; "
+                                      f"their parameters are {', '.join(shared)}.")
+        for nb, flat in self.notebook_parameters.items():
+            if nb not in self.notebooks:
+                raise ConfigError(f"notebook_parameters: {nb!r} is not one of the sweep's notebooks "
+                                  f"({', '.join(self.notebooks)}).")
+            if "run_dir" in flat:
+                raise ConfigError("run_dir is set by the sweep (one folder per point under out_dir); remove it.")
+            check_parameters(nb, flat, f"notebook_parameters: {nb}: ")
+        self.points()
+
+
+def parameters_for(notebook: str, parameters: Mapping[str, Any], own: Mapping[str, Any]) -> dict[str, Any]:
+    """What ``notebook`` gets at a point: the point's parameters that it has, then its own."""
+    known = notebook_parameters(notebook)
+    return {k: v for k, v in parameters.items() if k in known} | dict(own)
+
+
+def check_sweep_name(name: Any) -> str:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ConfigError(f"name={name!r} must be a plain name (letters, digits, . _ + -, no folders), "
+                          "e.g. loss_ablation.")
+    return name
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,9 +170,23 @@ class Point:
         return s.get("status") == "done" and s.get("parameters") == _jsonable(self.parameters)
 
 
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]{0,99}")
+_POINT = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+-]*")
+_MAX_POINT_NAME = 120  # a folder name, well under the file systems' 255 bytes
+
+
 def _slug(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     return re.sub(r"[^A-Za-z0-9.+-]+", "-", text).strip("-") or "x"
+
+
+def _point_name(varied: Mapping[str, Any]) -> str:
+    """``loss-ns_seed-0``: letters, digits and ``. _ + -`` only (the keys are checked to be Python
+    names), so never a path; a long name is cut and ends in a hash of the whole."""
+    name = "_".join(f"{k}-{_slug(v)}" for k, v in varied.items()) or "run"  # keys are Python names
+    if len(name) > _MAX_POINT_NAME:
+        name = name[: _MAX_POINT_NAME - 9] + "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return name
 
 
 def _jsonable(value: Any) -> Any:
@@ -116,7 +197,6 @@ def _jsonable(value: Any) -> Any:
 def load(path: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> Sweep:
     """The sweep described by a YAML file; a mistake in it is a ConfigError naming the file."""
     import yaml
-
 
     path = Path(path)
     if not path.is_file():
@@ -134,36 +214,34 @@ def load(path: str | os.PathLike, out_dir: str | os.PathLike | None = None) -> S
     unknown = sorted(set(spec) - set(SPEC_KEYS))
     if unknown:
         raise bad(f"unknown key(s) {', '.join(unknown)}; known keys are {', '.join(SPEC_KEYS)}.")
-    name = str(spec.get("name") or path.stem)
+    name = spec.get("name") or _slug(path.stem)
     notebooks = spec.get("notebooks", ["02_train"])
     if isinstance(notebooks, str):
         notebooks = [notebooks]
     if not isinstance(notebooks, list) or not notebooks:
         raise bad("notebooks must be a list of notebook names, e.g. [02_train].")
-    for nb in notebooks:
-        if not (notebooks_dir() / f"{nb}.ipynb").is_file():
-            raise bad(f"notebook {nb!r} does not exist in {notebooks_dir()}.")
     parameters = spec.get("parameters") or {}
     grid = spec.get("grid") or {}
     per_notebook = spec.get("notebook_parameters") or {}
     for key, value in (("parameters", parameters), ("grid", grid), ("notebook_parameters", per_notebook)):
         if not isinstance(value, dict):
             raise bad(f"{key} must be a mapping of name: value.")
+    for nb, value in per_notebook.items():
+        if not isinstance(value, dict):
+            raise bad(f"notebook_parameters: {nb} must be a mapping of name: value.")
     for k, values in grid.items():
         if not isinstance(values, list) or not values:
             raise bad(f"grid: {k} must be a non-empty list of values, e.g. {k}: [a, b].")
-    both = sorted(set(grid) & set(parameters))
+    both = sorted(map(str, set(grid) & set(parameters)))
     if both:
         raise bad(f"{', '.join(both)} is both in parameters and in grid; keep it in one of them.")
-    if "run_dir" in parameters or "run_dir" in grid:
-        raise bad("run_dir is set by the sweep (one folder per point under out_dir); remove it.")
-    for flat in [parameters, grid, *per_notebook.values()]:
-        for k, v in flat.items():
-            values = v if flat is grid else [v]
-            if any(isinstance(x, dict | list) for x in values):
-                raise bad(f"{k}: notebook parameters are flat values (numbers, text, true/false, null).")
-    out = Path(out_dir or spec.get("out_dir") or Path("runs") / "sweeps" / name)
-    return Sweep(name, out, tuple(notebooks), parameters, grid, {k: dict(v) for k, v in per_notebook.items()})
+    out = Path(out_dir or spec.get("out_dir") or Path("runs") / "sweeps" / str(name))
+    sweep = Sweep(name, out, tuple(notebooks), parameters, grid, {k: dict(v) for k, v in per_notebook.items()})
+    try:
+        sweep.check()
+    except ConfigError as e:
+        raise bad(str(e)) from None
+    return sweep
 
 
 # ---------------------------------------------------------------------------- one point
@@ -179,8 +257,8 @@ def run_point(run_dir: str | os.PathLike) -> int:
     for nb in status["notebooks"]:
         notebook = run_dir / f"{nb}.ipynb"
         point.write_status(status="running", pid=os.getpid(), notebook=str(notebook), error=None)
-        params = point.parameters | status.get("notebook_parameters", {}).get(nb, {})
         try:
+            params = parameters_for(nb, point.parameters, status.get("notebook_parameters", {}).get(nb, {}))
             run_notebook(nb, run_dir, params)
         except PapermillExecutionError as e:
             point.write_status(status="failed", error=f"{e.ename}: {e.evalue}"[:500],
@@ -294,6 +372,8 @@ def histories(out_dir: str | os.PathLike) -> dict[str, dict[str, list[float]]]:
     """``metrics.csv`` of every point that logged something, keyed by point name (for plots)."""
     out = {}
     for row in read_summary(out_dir):
+        if not _POINT.fullmatch(str(row["point"])):  # a point's folder is a slug inside the sweep's
+            continue
         metrics = RunFolder(Path(out_dir) / str(row["point"])).read_metrics()
         if metrics.get("step"):
             out[str(row["point"])] = metrics
@@ -338,6 +418,7 @@ def run(sweep: Sweep, jobs: int = 1, log=print, poll_s: float = 0.5) -> SweepRes
     """Run every point that is not done yet, ``jobs`` at a time, each in its own process."""
     if jobs < 1:
         raise ConfigError(f"jobs={jobs} must be 1 or more.")
+    sweep.check()  # a Sweep made by hand is checked like one read from a file, before anything is written
     import yaml
 
     out = sweep.out_dir
