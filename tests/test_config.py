@@ -37,10 +37,25 @@ def test_non_positive_or_non_integer_counts_are_rejected(name, bad):
         RunConfig(**{name: bad})
 
 
-@pytest.mark.parametrize("bad", [-1, 1.5, True])
+@pytest.mark.parametrize("bad", [-1, 1.5, True, 2**32, 2**64, 10**30])
 def test_bad_seed_is_rejected(bad):
     with pytest.raises(ConfigError, match=r"^seed="):
         RunConfig(seed=bad)
+
+
+def test_seed_limit_is_what_the_prng_key_keeps():
+    """PRNGKey keeps 32 bits, so 2**32 would silently repeat seed 0: the largest seed is 2**32 - 1."""
+    assert RunConfig(seed=2**32 - 1).seed == 2**32 - 1
+    with pytest.raises(ConfigError, match=r"^seed=4294967296 must be a whole number from 0 to 4294967295"):
+        RunConfig(seed=2**32)
+
+
+@pytest.mark.parametrize("name", ["lr", "beta1", "beta2", "label_smoothing", "gp_weight", "r1_weight", "ema_decay"])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf"), 10**400])
+def test_nan_and_infinite_numbers_are_refused_naming_the_setting(name, bad):
+    """A NaN penalty weight passed every range check and silently turned the penalty off."""
+    with pytest.raises(ConfigError, match=rf"^{name}=\S+ must be a finite number, not NaN or infinite"):
+        RunConfig(loss="wgan-gp", **{name: bad})
 
 
 @pytest.mark.parametrize("bad", [0, 0.0, -1e-4, 1, 3.0, float("nan")])

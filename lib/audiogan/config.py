@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -68,6 +69,8 @@ LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
 ON_ERROR_MODES = ("skip", "raise")
 PRECISIONS = ("float32", "bfloat16")
+FLOAT_FIELDS = ("lr", "beta1", "beta2", "label_smoothing", "gp_weight", "r1_weight", "ema_decay")
+MAX_SEED = 2**32  # jax.random.PRNGKey(seed) keeps the low 32 bits: PRNGKey(2**32) == PRNGKey(0)
 
 
 def _choices(values) -> str:
@@ -184,13 +187,22 @@ class RunConfig:
             raise ConfigError(f"eval_every={self.eval_every!r} must be a whole number >= 0 (0 turns it off).")
         if isinstance(self.eval_clips, bool) or not isinstance(self.eval_clips, int) or self.eval_clips < 20:
             raise ConfigError(f"eval_clips={self.eval_clips!r} must be a whole number >= 20.")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or self.seed < 0:
-            raise ConfigError(f"seed={self.seed!r} must be a whole number >= 0.")
-        for name in ("lr", "beta1", "beta2", "label_smoothing", "gp_weight", "r1_weight", "ema_decay"):
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int) or not 0 <= self.seed < MAX_SEED:
+            raise ConfigError(
+                f"seed={self.seed!r} must be a whole number from 0 to {MAX_SEED - 1} (2**32 - 1): "
+                "jax.random.PRNGKey keeps 32 bits, so a larger seed would repeat a smaller one."
+            )
+        for name in FLOAT_FIELDS:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise ConfigError(f"{name}={value!r} must be a number.")
-            object.__setattr__(self, name, float(value))
+            try:
+                number = float(value)
+            except OverflowError:  # an int beyond float's range
+                number = math.inf
+            if not math.isfinite(number):  # NaN would pass every comparison below
+                raise ConfigError(f"{name}={value!r} must be a finite number, not NaN or infinite.")
+            object.__setattr__(self, name, number)
         object.__setattr__(self, "run_dir", os.fspath(self.run_dir))
         if not 0 < float(self.lr) < 1:
             raise ConfigError(f"lr={self.lr!r} must lie between 0 and 1 (e.g. 2e-4).")
