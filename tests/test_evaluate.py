@@ -45,6 +45,7 @@ def test_eval_every_without_a_scorer_is_refused_before_anything_is_written(tmp_p
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_training_scores_every_eval_every_steps_and_keeps_the_best(setup):
     config, clf, _ = setup
     assert clf.path.parent.name == "classifiers"  # the pre-trained tiny classifier was reused, not a new one
@@ -68,6 +69,7 @@ def test_training_scores_every_eval_every_steps_and_keeps_the_best(setup):
         training.train(config.replace(eval_every=0, steps=40), progress=False)
 
 
+@pytest.mark.slow
 def test_evaluate_run_writes_eval_json_with_ceilings(setup):
     config, _, _ = setup
     record = E.evaluate_run(config.run_dir, TINY, progress=False)
@@ -89,6 +91,7 @@ def test_evaluate_run_writes_eval_json_with_ceilings(setup):
     assert (C.load(record["classifier"]["path"]).path / E.CEILINGS_FILE).is_file()
 
 
+@pytest.mark.slow
 def test_collapsed_clips_score_worse_than_real_ones(setup):
     config, clf, _ = setup
     ref = E.build_reference(config, TINY, classifier=clf)
@@ -107,6 +110,7 @@ def test_collapsed_clips_score_worse_than_real_ones(setup):
         E.score_clips(real[:, :512], ref)
 
 
+@pytest.mark.slow
 def test_clips_made_for_a_class_are_scored_against_it(setup, tmp_path):
     config, clf, _ = setup
     ref = E.build_reference(config, TINY, classifier=clf)

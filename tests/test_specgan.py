@@ -215,6 +215,7 @@ def test_wrong_clip_length_names_clip_samples(codec, shape):
         specgan.SpectrogramCodec.fit(clips, SR)
 
 
+@pytest.mark.slow
 def test_encoding_is_fast(codec):
     clips = np.random.default_rng(3).uniform(-0.5, 0.5, (2048, N)).astype(np.float32)
     start = time.perf_counter()

@@ -32,6 +32,7 @@ def test_cast_params_and_wrap_keep_float32_outside():
     assert grad.dtype == jnp.float32 and np.allclose(grad, 2)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("loss", ["ns", "wgan-gp"])
 def test_bfloat16_step_trains_with_float32_weights_and_finite_losses(tiny_config, loss):
     """The classic GAN's cross-entropy, and WGAN-GP with 2 critic steps (the gradient penalty's second
@@ -56,6 +57,7 @@ def test_bfloat16_step_trains_with_float32_weights_and_finite_losses(tiny_config
     assert step._cache_size() == 1
 
 
+@pytest.mark.slow
 def test_bfloat16_step_computes_in_bfloat16(tiny_config):
     """The compiled step really multiplies in bfloat16 (not a float32 step with a new name)."""
     texts = {}

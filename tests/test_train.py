@@ -58,6 +58,7 @@ def test_a_recipe_compiles_once_per_process(tiny_config, tmp_path):
     assert training.compiled(other)[0] is not step
 
 
+@pytest.mark.slow
 def test_n_critic_updates_discriminator_that_many_times(tiny_config):
     cfg = tiny_config.replace(n_critic=3)
     gan, state = training.create(cfg)
@@ -85,6 +86,7 @@ def test_discriminator_learns_on_tones_in_200_steps(tmp_path):
     assert np.mean(h["d_real"][last]) > np.mean(h["d_real"][first]) + 0.05
 
 
+@pytest.mark.slow
 def test_run_folder_contents_and_checkpoint_reloads_bit_exact(tiny_config):
     result = training.train(tiny_config, progress=False)
     run = RunFolder(tiny_config.run_dir)
@@ -101,6 +103,7 @@ def test_run_folder_contents_and_checkpoint_reloads_bit_exact(tiny_config):
     np.testing.assert_array_equal(training.preview(gan, restored), training.preview(result.gan, result.state))
 
 
+@pytest.mark.slow
 def test_resume_equals_uninterrupted_run(tiny_config, tmp_path):
     whole = training.train(tiny_config.replace(run_dir=str(tmp_path / "whole")), progress=False)
     parts_cfg = tiny_config.replace(run_dir=str(tmp_path / "parts"))
@@ -113,6 +116,7 @@ def test_resume_equals_uninterrupted_run(tiny_config, tmp_path):
     assert leaves_equal(second.state.g_params, whole.state.g_params)
 
 
+@pytest.mark.slow
 def test_resume_drops_rows_logged_after_the_checkpoint(tiny_config):
     training.train(tiny_config.replace(steps=30, checkpoint_every=20), progress=False)
     run = RunFolder(tiny_config.run_dir)
@@ -127,6 +131,7 @@ def test_resume_drops_rows_logged_after_the_checkpoint(tiny_config):
     assert result.history["step"] == [10.0, 20.0, 30.0, 40.0]
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_message_and_keeps_last_good_checkpoint(tiny_config):
     good = datasets.load_dataset(tiny_config)
     training.train(tiny_config.replace(steps=20), good, progress=False)
@@ -234,6 +239,7 @@ def test_specgan_moments_are_stored_with_the_run_and_reused(tiny_config):
     np.testing.assert_array_equal(gan.codec.std_f, result.gan.codec.std_f)
 
 
+@pytest.mark.slow
 def test_ema_tracks_the_generator_and_is_used_for_sampling(tiny_config):
     cfg = tiny_config.replace(steps=5, ema_decay=0.5, log_every=5, preview_every=5, checkpoint_every=5)
     result = training.train(cfg, progress=False)
@@ -257,6 +263,7 @@ def test_paper_models_learn_in_200_steps(tmp_path, model):
     assert np.mean(h["wasserstein"][-5:]) > np.mean(h["wasserstein"][:2]) + 0.1
 
 
+@pytest.mark.slow
 def test_stopping_early_checkpoints_where_it_stopped(tiny_config):
     result = training.train(tiny_config, progress=False, stop_after=7)
     run = RunFolder(tiny_config.run_dir)
@@ -282,6 +289,7 @@ def test_step_memory_does_not_grow_with_n_critic(tiny_config):
     assert six <= two + d_bytes // 2, (two, six, d_bytes)
 
 
+@pytest.mark.slow
 def test_step_flops_count_every_critic_update(tiny_config):
     """XLA's cost analysis counts a loop's body once; ``step_flops`` (the benchmarks' GFLOP/s) must
     count each of the n_critic updates."""
@@ -304,6 +312,7 @@ def copied_state_leaves(compiled, state) -> set[str]:
     return {paths[i] for i in copied if i < len(paths)}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("n_critic", [1, 2])
 def test_step_copies_no_weight_and_no_moment(tiny_config, n_critic):
     """``optimiser_update`` orders each in-place write after every read of the old value; written the

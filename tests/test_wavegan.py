@@ -159,6 +159,7 @@ def _penalty(shuffle_fn, key):
     return penalty
 
 
+@pytest.mark.slow
 def test_phase_shuffle_derivatives_are_the_slice_forms_to_the_second_order():
     x_btc = jax.random.normal(jax.random.key(0), (BATCH, RAMP_T, 3))
     w_c = jnp.asarray([0.5, -1.0, 2.0])
@@ -251,6 +252,7 @@ def test_transposed_conv_is_tensorflows(stride):
 # ---- gradients -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_gradients_reach_every_generator_parameter_through_the_discriminator():
     g = wavegan.Generator(LATENT, 4, 16384, rngs=nnx.Rngs(0))
     d = wavegan.Discriminator(4, 16384, rngs=nnx.Rngs(1))
@@ -267,6 +269,7 @@ def test_gradients_reach_every_generator_parameter_through_the_discriminator():
     assert all(np.isfinite(n) and n > 0 for n in norms.values()), norms
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("per_example", [False, True])
 def test_second_derivative_through_phase_shuffle_is_finite(per_example):
     d = wavegan.Discriminator(2, 16384, per_example=per_example, rngs=nnx.Rngs(0))

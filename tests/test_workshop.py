@@ -110,6 +110,7 @@ def finished_run(tmp_path_factory):
     return cfg
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_loaded_not_trained(finished_run, monkeypatch):
     cfg = finished_run
     run = RunFolder(cfg.run_dir)
