@@ -192,11 +192,12 @@ def test_import_checks_and_skips_duplicates(folder, tmp_path):
     assert ListeningSession(folder, "cat").answers == {item["id"]: "generated"}
     bad = tmp_path / "bad.csv"
     bad.write_text(good.read_text().replace(test.test_id, "otherid"))
-    with pytest.raises(ValueError, match=r"bad.csv, line 2: answers to test 'otherid'"):
-        listening.import_answers(folder, bad)
+    with pytest.warns(UserWarning, match=r"bad.csv, line 2: answers to test 'otherid'"):
+        report = listening.import_answers(folder, bad)
+    assert report == 0 and report.skipped[0][0].endswith("bad.csv, line 2")
     bad.write_text(good.read_text().replace("generated", "fake"))
-    with pytest.raises(ValueError, match=r"bad.csv, line 2: 'fake' is not an answer"):
-        listening.import_answers(folder, bad)
+    with pytest.warns(UserWarning, match=r"bad.csv, line 2: row: 'fake' is not an answer"):
+        assert listening.import_answers(folder, bad) == 0
     bad.write_text("name,score\nx,1\n")
     with pytest.raises(ValueError, match="bad.csv is not an answers file"):
         listening.import_answers(folder, bad)

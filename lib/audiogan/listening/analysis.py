@@ -53,9 +53,9 @@ def scored_answers(folders: str | os.PathLike | Sequence[str | os.PathLike]) -> 
     for folder in folders:
         test = load_test(folder)
         items, clips = test.item_index, test.clip_index
-        for r in sorted(read_answers(folder), key=lambda r: r["answered_at"]):
-            if r["test_id"] != test.test_id or r["item"] not in items:
-                continue
+        for r in sorted(read_answers(folder), key=lambda r: r["answered_at"] or ""):
+            if r["test_id"] != test.test_id or r["item"] not in items or r["answer"] not in items[r["item"]]["choices"]:
+                continue  # a row edited by hand into something the test never asked is not an answer
             item = items[r["item"]]
             first = clips[item["clips"][0]]
             row: dict[str, Any] = {
