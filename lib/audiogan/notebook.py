@@ -14,6 +14,7 @@ import numpy as np
 from audiogan.config import RunConfig
 from audiogan.datasets import check_source
 from audiogan.errors import ConfigError
+from audiogan.plots import readable
 
 
 def config_from(namespace: Mapping[str, Any], **overrides) -> RunConfig:
@@ -43,7 +44,7 @@ def show_config(config: RunConfig) -> None:
 
     # Settings that do not apply to this model family are None; they are left out.
     rows = "".join(
-        f"<tr><td><code>{k}</code></td><td>{html.escape(repr(v))}</td></tr>"
+        f"<tr><td><code>{k}</code></td><td>{html.escape(readable(repr(v)))}</td></tr>"
         for k, v in config.to_dict().items() if v is not None
     )
     display(HTML(f"<table>{rows}</table>"))
@@ -57,7 +58,7 @@ def audio_players(
 
     cells = []
     for i, clip in enumerate(np.atleast_2d(clips)):
-        title = html.escape(titles[i] if titles else f"clip {i}")
+        title = html.escape(readable(titles[i]) if titles else f"clip {i}")
         player = Audio(np.asarray(clip, dtype=np.float32), rate=sample_rate, normalize=False)
         cells.append(f"<div style='margin:4px'><div><b>{title}</b></div>{player._repr_html_()}</div>")
     style = f"display:grid;grid-template-columns:repeat({cols}, 1fr)"

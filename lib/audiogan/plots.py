@@ -3,12 +3,17 @@
 Figures are made with ``matplotlib.figure.Figure`` (no pyplot state, no backend needed), shown in
 a notebook with :func:`show` and written with :func:`save`, so the same code runs in JupyterLab,
 under papermill and in a plain script.
+
+Titles and labels made from file and run names are shown literally (:func:`plot_text`): a ``$``
+does not start matplotlib's mathtext, and bytes of a file name that are not UTF-8 appear as
+backslash escapes instead of stopping the figure.
 """
 
 from __future__ import annotations
 
 import io
 import os
+import unicodedata
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -16,6 +21,28 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from audiogan.audio import log_spectrogram
+
+
+def readable(text) -> str:
+    """A file or run name as text that can be shown and stored anywhere: bytes that are not UTF-8
+    (on Linux, Python keeps them in a ``str`` as lone surrogates) become backslash escapes
+    (``\\xff``), and so do control characters other than a newline."""
+    if isinstance(text, bytes | bytearray):
+        text = bytes(text).decode("utf-8", "backslashreplace")
+    text = str(text)
+    try:
+        text = text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # a surrogate that no undecodable byte made
+        text = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    if any(unicodedata.category(ch) == "Cc" and ch != "\n" for ch in text):
+        text = "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) == "Cc" and ch != "\n"
+                       else ch for ch in text)
+    return text
+
+
+def plot_text(text) -> str:
+    """:func:`readable`, with every ``$`` escaped so matplotlib shows it instead of reading mathtext."""
+    return readable(text).replace("$", r"\$")
 
 
 def to_png(fig: Figure, dpi: int = 90) -> bytes:
@@ -59,7 +86,7 @@ def spectrogram_grid(
         spec = log_spectrogram(clip, sample_rate)
         ax.imshow(spec, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
                   extent=(0, duration, 0, sample_rate / 2000))
-        ax.set_title(titles[i] if titles else f"clip {i}", fontsize=9)
+        ax.set_title(plot_text(titles[i]) if titles else f"clip {i}", fontsize=9)
         ax.set_xlabel("time (s)", fontsize=8)
         ax.set_ylabel("kHz", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -75,7 +102,7 @@ def waveform_grid(
     for i, (ax, clip) in enumerate(zip(axes, clips, strict=True)):
         ax.plot(t, clip, lw=0.4)
         ax.set_ylim(-1.05, 1.05)
-        ax.set_title(titles[i] if titles else f"clip {i}", fontsize=9)
+        ax.set_title(plot_text(titles[i]) if titles else f"clip {i}", fontsize=9)
         ax.tick_params(labelsize=7)
     return fig
 
@@ -86,7 +113,7 @@ def level_histogram(levels_db: np.ndarray, title: str = "clip level") -> Figure:
     ax.hist(levels_db, bins=40, color="tab:blue")
     ax.set_xlabel("RMS level (dBFS)")
     ax.set_ylabel("clips")
-    ax.set_title(title)
+    ax.set_title(plot_text(title))
     return fig
 
 
@@ -135,6 +162,7 @@ def loss_curves(
             continue
         c = f"C{i % 10}"
         xs = cols[x]
+        name = plot_text(name)
         ax_loss.plot(xs, smooth(cols["d_loss"], smoothing), color=c, label=f"{name}: D loss")
         ax_loss.plot(xs, smooth(cols["g_loss"], smoothing), color=c, ls="--", label=f"{name}: G loss")
         ax_d.plot(xs, smooth(cols["d_real"], smoothing), color=c, label=f"{name}: D(real)")

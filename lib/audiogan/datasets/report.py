@@ -8,11 +8,13 @@ import html
 import numpy as np
 
 from audiogan.datasets.dataset import class_label, label_counts
+from audiogan.plots import readable
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    """Every cell escaped, file names with bytes that are not UTF-8 shown as backslash escapes."""
+    head = "".join(f"<th>{html.escape(readable(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(readable(c))}</td>" for c in row) + "</tr>" for row in rows)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from audiogan.files import atomic_write_text
 from audiogan.listening.answers import read_answers
 from audiogan.listening.design import GENERATED, REAL, folder_path, load_test
+from audiogan.plots import plot_text, readable
 
 
 # ---------------------------------------------------------------------------- analysis
@@ -130,7 +131,8 @@ def write_analysis(folder: str | os.PathLike, analysis: Mapping[str, Any]) -> Pa
 
 
 def plot_analysis(analysis: Mapping[str, Any]):
-    """One panel per kind of result, each estimate with its 95% interval as an error bar."""
+    """One panel per kind of result, each estimate with its 95% interval as an error bar; source
+    names are shown literally (``$`` and undecodable bytes included)."""
     from matplotlib.figure import Figure
 
     panels = [k for k in ("real_or_fake", "mos", "label") if analysis.get(k)]
@@ -153,8 +155,9 @@ def plot_analysis(analysis: Mapping[str, Any]):
                         for s in sources if s in rows],
                        [max(0.0, rows[s]["ci_high"] - rows[s]["mos"]) if math.isfinite(rows[s]["ci_high"]) else 0
                         for s in sources if s in rows]]
-                ax.bar(x, y, width, yerr=err, capsize=3, label=crit)
-            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sources))], sources, fontsize=8)
+                ax.bar(x, y, width, yerr=err, capsize=3, label=plot_text(crit))
+            ax.set_xticks([i + 0.4 - width / 2 for i in range(len(sources))], [plot_text(s) for s in sources],
+                          fontsize=8)
             ax.set_ylim(0, 5.5)
             ax.set_ylabel("mean opinion score")
             ax.legend(fontsize=7)
@@ -164,7 +167,7 @@ def plot_analysis(analysis: Mapping[str, Any]):
             lo = np.nan_to_num(y - np.array([r["ci_low"] for r in table]))
             hi = np.nan_to_num(np.array([r["ci_high"] for r in table]) - y)
             ax.bar(x, y, yerr=[lo, hi], capsize=3, color="tab:blue" if kind == "label" else "tab:orange")
-            ax.set_xticks(x, [r["source"] for r in table], fontsize=8)
+            ax.set_xticks(x, [plot_text(r["source"]) for r in table], fontsize=8)
             ax.set_ylim(0, 1.05)
             ax.set_ylabel("accuracy")
             if kind == "real_or_fake":
@@ -175,11 +178,11 @@ def plot_analysis(analysis: Mapping[str, Any]):
 
 
 def tables_html(analysis: Mapping[str, Any]) -> str:
-    """The analysis tables as HTML, numbers rounded, for a notebook to display."""
+    """The analysis tables as HTML, numbers rounded, names escaped, for a notebook to display."""
     import html
 
     parts = [f"<p>{analysis['n_answers']} answers from {len(analysis['listeners'])} listener(s): "
-             f"{html.escape(', '.join(analysis['listeners']))}</p>"]
+             f"{html.escape(readable(', '.join(analysis['listeners'])))}</p>"]
     for name in ("real_or_fake", "real_or_fake_by_listener", "mos", "label", "label_by_class"):
         table = analysis.get(name) or []
         if not table:
@@ -187,7 +190,7 @@ def tables_html(analysis: Mapping[str, Any]) -> str:
         cols = list(table[0])
         head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
         body = "".join(
-            "<tr>" + "".join(f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(str(v))}</td>"
+            "<tr>" + "".join(f"<td>{v:.3f}</td>" if isinstance(v, float) else f"<td>{html.escape(readable(v))}</td>"
                              for v in r.values()) + "</tr>" for r in table
         )
         parts.append(f"<h4>{name}</h4><table><tr>{head}</tr>{body}</table>")
