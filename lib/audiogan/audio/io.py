@@ -12,6 +12,11 @@ import soxr
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3")
 BLOCK_FRAMES = 1 << 16  # frames read at once (per channel): 64 Ki, e.g. 4 s at 16 kHz
+# A header is not trusted: a rate outside these bounds marks a damaged or hostile file (8 kB whose
+# header says 1 Hz would resample to 128 MB of clips), and a whole-file read is refused beyond this
+# length (a small FLAC of silence can decode to hours).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 1000, 384000
+MAX_FILE_SECONDS = 3600  # an hour: 230 MB of clips at 16 kHz; longer recordings are better cut
 
 
 class BadFile(Exception):
@@ -23,8 +28,12 @@ def _open(path: Path):
 
 
 def read_blocks(path: Path, sample_rate: int, max_frames: int | None = None,
-                block_frames: int = BLOCK_FRAMES) -> Iterator[np.ndarray]:
-    """Mono float32 blocks of ``path`` at ``sample_rate``, read ``block_frames`` at a time."""
+                block_frames: int = BLOCK_FRAMES, max_seconds: float | None = None) -> Iterator[np.ndarray]:
+    """Mono float32 blocks of ``path`` at ``sample_rate``, read ``block_frames`` at a time.
+
+    Refuses (:class:`BadFile`) a header's sample rate outside ``MIN_SAMPLE_RATE``-``MAX_SAMPLE_RATE``,
+    and a read of more than ``max_seconds`` (default ``MAX_FILE_SECONDS``; libsndfile counts a WAV's
+    frames from the bytes present, not from the size its header declares)."""
     try:
         fh = _open(path)
     except PermissionError as exc:
@@ -42,9 +51,16 @@ def read_blocks(path: Path, sample_rate: int, max_frames: int | None = None,
         with audio:
             if audio.frames == 0:
                 raise BadFile("no samples (the header says the audio is 0 frames long)")
-            if audio.samplerate <= 0:
-                raise BadFile(f"invalid sample rate {audio.samplerate}")
+            if not MIN_SAMPLE_RATE <= audio.samplerate <= MAX_SAMPLE_RATE:
+                raise BadFile(
+                    f"sample rate {audio.samplerate} Hz in its header is outside {MIN_SAMPLE_RATE}-"
+                    f"{MAX_SAMPLE_RATE} Hz: the header is damaged or this is not a recording"
+                )
             frames = audio.frames if max_frames is None else min(audio.frames, max_frames)
+            max_seconds = MAX_FILE_SECONDS if max_seconds is None else max_seconds
+            limit = int(max_seconds * audio.samplerate)
+            if frames > limit:
+                raise BadFile(_too_long(audio.frames, audio.samplerate, max_seconds))
             stream = None if audio.samplerate == sample_rate else soxr.ResampleStream(
                 audio.samplerate, sample_rate, 1, dtype="float32")
             read = 0
@@ -63,6 +79,14 @@ def read_blocks(path: Path, sample_rate: int, max_frames: int | None = None,
                 yield mono if stream is None else stream.resample_chunk(mono, last=last)
             if stream is not None and read < frames:  # stopped early: flush the resampler
                 yield stream.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _too_long(frames: int, rate: int, max_seconds: float) -> str:
+    def span(seconds: float) -> str:
+        return f"{seconds:g} s" if seconds < 120 else f"{seconds / 60:.0f} minutes"
+
+    return (f"{frames} frames at {rate} Hz ({span(frames / rate)}) is longer than the {span(max_seconds)} "
+            "a file may hold; cut it into shorter files")
 
 
 def read_audio(path: str | os.PathLike, sample_rate: int) -> np.ndarray:

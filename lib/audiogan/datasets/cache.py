@@ -8,6 +8,7 @@ that a cache without it is incomplete and rebuilt.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
@@ -54,16 +55,40 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _verified_bytes(path: Path, sha256: str) -> bytearray:
+    """``path``'s bytes, read once; raises when they do not match ``sha256``. The arrays are then
+    parsed from these very bytes, so a file replaced during the read can never pass the check with
+    one version and deliver another."""
+    with open(path, "rb") as f:
+        data = bytearray(os.fstat(f.fileno()).st_size)  # writable, so the clips are too
+        del data[f.readinto(data):]  # shrunk since fstat: the checksum then fails
+    if hashlib.sha256(data).hexdigest() != sha256:
+        raise ValueError(f"{path.name} does not match its checksum")
+    return data
+
+
+def _npy_from_bytes(data: bytearray) -> np.ndarray:
+    """The array of a ``.npy`` file's bytes, sharing their memory (no second copy of the clips)."""
+    header = io.BytesIO(data)
+    version = np.lib.format.read_magic(header)
+    read_header = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
+    if version not in read_header:
+        raise ValueError(f".npy format version {version} is not one np.save writes for clips")
+    shape, fortran, dtype = read_header[version](header)
+    if dtype.hasobject:
+        raise ValueError("holds Python objects, which a cache never does")
+    count = int(np.prod(shape, dtype=np.int64))
+    array = np.frombuffer(data, dtype, count=count, offset=header.tell())
+    return array.reshape(shape, order="F" if fortran else "C")
+
+
 def read(paths: CachePaths, settings: dict, sample_rate: int) -> Dataset:
     """The cached dataset; raises when any of its three files is missing, damaged or stale."""
     meta = json.loads(paths.meta.read_text())
     if meta["settings"] != json.loads(json.dumps(settings)):
         raise ValueError("its settings do not match")
-    for name, path in (("clips", paths.clips), ("labels", paths.labels)):
-        if _sha256(path) != meta["sha256"][name]:
-            raise ValueError(f"{path.name} does not match its checksum")
-    clips = np.load(paths.clips)
-    with np.load(paths.labels) as stored:
+    clips = _npy_from_bytes(_verified_bytes(paths.clips, meta["sha256"]["clips"]))
+    with np.load(io.BytesIO(_verified_bytes(paths.labels, meta["sha256"]["labels"]))) as stored:
         labels = {k: stored[k] for k in stored.files}
     if clips.shape != tuple(meta["shape"]) or any(len(v) != len(clips) for v in labels.values()):
         raise ValueError(f"shape {clips.shape} instead of {tuple(meta['shape'])}")
