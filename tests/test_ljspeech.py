@@ -4,6 +4,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from audiogan.config import RunConfig
+from audiogan.datasets import load_dataset
 from audiogan.datasets.ljspeech import load_ljspeech, read_metadata
 from audiogan.errors import DataError
 
@@ -44,3 +46,10 @@ def test_hifigans_file_lists_give_the_split(folder):
 def test_a_folder_without_metadata_is_refused(tmp_path):
     with pytest.raises(DataError, match="no metadata.csv"):
         load_ljspeech(tmp_path, 8000, 4000)
+
+
+def test_load_dataset_reads_an_ljspeech_folder_by_its_layout(folder):
+    with pytest.warns(UserWarning, match="1 file"):
+        ds = load_dataset(RunConfig(dataset=str(folder), sample_rate=8000, clip_samples=8000, slices="all"))
+    assert ds.labels["id"].tolist() == ["LJ001-0001", "LJ001-0001", "LJ001-0002"]
+    assert ds.labels["normalized_text"][2] == "In fourteen sixty-five Sweynheim"

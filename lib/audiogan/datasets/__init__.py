@@ -3,7 +3,8 @@
 A dataset is named by ``dataset=`` in a run's config: an embedded source made on the spot so nothing
 is downloaded (:data:`SOURCES`: ``tones``, ``digits`` through eSpeak NG, ``drums``), or a folder of
 audio files (``folders``: wav, flac, ogg, mp3, searched recursively, read in blocks; ``"sc09:/path"``
-for the SC09 layout; ``"fsdd:/path"``, or any folder named that way, for the Free Spoken Digit
+for the SC09 layout; a folder with ``wavs/`` and ``metadata.csv`` in the LJSpeech layout, with its
+transcripts (``ljspeech``); ``"fsdd:/path"``, or any folder named that way, for the Free Spoken Digit
 Dataset, labelled from its file names by ``naming``). Either way the result is a :class:`Dataset` of
 float32 clips in [-1, 1] at one sample rate and length, with per-clip labels, cached (``cache``)
 under a key of every setting that made it (for folders, each file's path, size and modification
@@ -23,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from audiogan.audio import AUDIO_EXTENSIONS
-from audiogan.datasets import cache, digits, drums, folders, naming
+from audiogan.datasets import cache, digits, drums, folders, ljspeech, naming
 from audiogan.datasets.batches import Batches
 from audiogan.datasets.dataset import (
     CLASS_LABELS,
@@ -119,6 +120,8 @@ def dataset_settings(config) -> dict[str, Any]:
         folder, layout, pattern = source_of(config.dataset, getattr(config, "name_pattern", None))
         folder = folder.resolve()
         files = folders.list_audio_files(folder)
+        if layout is None and ljspeech.is_ljspeech(folder):
+            layout = "ljspeech"
         if pattern is None and layout is None:
             pattern = naming.detect(files)
         settings.update(dataset=str(folder), slices=config.slices, peak=PEAK, silence_db=SILENCE_DB,
@@ -168,6 +171,9 @@ def load_dataset(config, use_cache: bool = True) -> Dataset:
     if config.dataset in SOURCES:
         data = SOURCES[config.dataset].make(dataset_size(config), config.sample_rate, config.clip_samples,
                                             config.seed)
+    elif settings["layout"] == "ljspeech":
+        data = ljspeech.load_ljspeech(settings["dataset"], config.sample_rate, config.clip_samples, config.slices,
+                                      on_error=config.on_error)
     else:
         data = load_folder(
             settings["dataset"], config.sample_rate, config.clip_samples, config.slices,

@@ -26,6 +26,11 @@ METADATA = "metadata.csv"
 FILE_LISTS = {"training.txt": "train", "validation.txt": "validation"}  # HiFi-GAN's LJSpeech split
 
 
+def is_ljspeech(folder: str | os.PathLike) -> bool:
+    """Whether ``folder`` is laid out as LJSpeech: ``metadata.csv`` beside a ``wavs/`` folder."""
+    return (Path(folder) / METADATA).is_file() and (Path(folder) / "wavs").is_dir()
+
+
 def read_metadata(folder: str | os.PathLike) -> list[tuple[str, str, str]]:
     """``(id, text, normalised text)`` per line of ``metadata.csv`` (quotes are part of the text)."""
     path = Path(folder) / METADATA
