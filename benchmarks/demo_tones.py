@@ -19,21 +19,14 @@ import shutil
 import time
 from pathlib import Path
 
+from workshop_preset import parse_value  # the same KEY=VALUE reading as its --set
+
 from audiogan import training, xla
 from audiogan.cli.demo import demo_parameters
 from audiogan.config import RunConfig
 from audiogan.teaching.workshop import judge_tones
 
 RESULTS = Path(__file__).parent / "results" / "demo_tones.jsonl"
-
-
-def parse_value(text: str):
-    for cast in (int, float):
-        try:
-            return cast(text)
-        except ValueError:
-            pass
-    return {"None": None, "True": True, "False": False}.get(text, text)
 
 
 def main(argv=None) -> int:

@@ -1,6 +1,7 @@
 """Test settings: set before JAX is imported anywhere."""
 
 import os
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -9,8 +10,10 @@ os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
 # Never read or write a developer's data/cache from tests.
 os.environ.setdefault("AUDIOGAN_CACHE_DIR", tempfile.mkdtemp(prefix="audiogan-test-cache-"))
 
+import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import vocoder_ports  # noqa: E402
 from audiogan.config import RunConfig  # noqa: E402
 
 
@@ -37,3 +40,14 @@ def fsdd() -> Path:
     if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
         pytest.fail(f"CI must have the FSDD: {why}")
     pytest.skip(why)
+
+
+@pytest.fixture(scope="session")
+def torch_dump(tmp_path_factory):
+    """The PyTorch vocoder ports' weights, inputs and outputs (``benchmarks/torch_vocoders.py --dump``)."""
+    python = vocoder_ports.torch_python()
+    if python is None:
+        pytest.skip("no torch: `make bench-torch` makes .venv-torch")
+    path = tmp_path_factory.mktemp("torch") / "vocoders.npz"
+    subprocess.run([python, str(vocoder_ports.PORT), "--dump", str(path)], check=True, timeout=600)
+    return np.load(path)

@@ -1,11 +1,8 @@
 """HiFi-GAN: shapes, parameter counts and layer-for-layer agreement with the PyTorch port of the official code."""
 
-import importlib.util
 import json
 import math
 import subprocess
-import sys
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -15,10 +12,8 @@ from flax import nnx
 
 from audiogan.models import hifigan
 from audiogan.models.vocoder_blocks import Conv, ConvTranspose1d, PowerIteration, load_torch_state, torch_layout
+from vocoder_ports import COUNTS, PORT, abstract, output_shape, torch_python, torch_state
 
-ROOT = Path(__file__).resolve().parents[1]
-PORT = ROOT / "benchmarks" / "torch_vocoders.py"
-COUNTS = ROOT / "benchmarks" / "results" / "vocoder_params.json"
 MPD_TINY = (4, 8, 8, 16, 16)
 MSD_TINY = (16, 16, 32, 32, 32, 32, 32)
 
@@ -26,39 +21,6 @@ MSD_TINY = (16, 16, 32, 32, 32, 32, 32)
 def tiny(variant: str) -> dict:
     """The official variant's layer plan at 16 initial channels."""
     return dict(hifigan.VARIANTS[variant], upsample_initial_channel=16)
-
-
-def torch_python() -> str | None:
-    """A Python with torch: this one, or the benchmark venv ``make bench-torch`` makes."""
-    if importlib.util.find_spec("torch") is not None:
-        return sys.executable
-    venv = ROOT / ".venv-torch" / "bin" / "python"
-    return str(venv) if venv.exists() else None
-
-
-def abstract(make):
-    """The module with shapes only: no weights drawn, nothing compiled."""
-    return nnx.eval_shape(make)
-
-
-def output_shape(module, *args):
-    graphdef, state = nnx.split(module)
-    return jax.eval_shape(lambda s, *a: nnx.merge(graphdef, s)(*a), state, *args)
-
-
-@pytest.fixture(scope="module")
-def torch_dump(tmp_path_factory):
-    python = torch_python()
-    if python is None:
-        pytest.skip("no torch: `make bench-torch` makes .venv-torch")
-    path = tmp_path_factory.mktemp("torch") / "vocoders.npz"
-    subprocess.run([python, str(PORT), "--dump", str(path)], check=True, timeout=600)
-    return np.load(path)
-
-
-def torch_state(dump, prefix: str) -> dict:
-    start = f"{prefix}/state/"
-    return {k[len(start):]: dump[k] for k in dump.files if k.startswith(start)}
 
 
 def test_variants_are_the_official_configs():
