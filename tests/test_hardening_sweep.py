@@ -185,3 +185,13 @@ def test_run_pipeline_checks_every_notebook_before_the_first_runs(tmp_path):
         pipeline.run_pipeline(tmp_path / "run", {"01_data": {}, "04_listening_test": {"n_sample": 3}},
                               log=lambda *_: None)
     assert not (tmp_path / "run").exists()
+
+
+def test_summary_values_a_spreadsheet_would_run_are_stored_as_text(tmp_path):
+    spec = write_spec(tmp_path, "grid: {dataset: ['=HYPERLINK(\"x\")', '-1', '@SUM(A1)']}\n")
+    s = sweep.load(spec, tmp_path / "out")
+    s.out_dir.mkdir()
+    sweep.write_summary(s.out_dir, [sweep.summary_row(p) for p in s.points()])
+    text = (s.out_dir / sweep.SUMMARY).read_text()
+    assert "'=HYPERLINK" in text and ",'-1," in text and ",'@SUM(A1)," in text
+    assert [r["dataset"] for r in sweep.read_summary(s.out_dir)] == ['=HYPERLINK("x")', -1, "@SUM(A1)"]

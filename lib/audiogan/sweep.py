@@ -55,6 +55,7 @@ from typing import Any
 
 from audiogan.errors import ConfigError
 from audiogan.files import atomic_write_text
+from audiogan.listening.answers import from_spreadsheet, spreadsheet_safe
 from audiogan.pipeline import (
     check_parameter_name,
     check_parameters,
@@ -323,7 +324,8 @@ def write_summary(out_dir: Path, rows: Sequence[Mapping[str, Any]]) -> Path:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
+    # A text value a spreadsheet would run as a formula (a grid value "=...") is stored as text.
+    writer.writerows({k: spreadsheet_safe(v) if isinstance(v, str) else v for k, v in row.items()} for row in rows)
     path = Path(out_dir) / SUMMARY
     atomic_write_text(path, buf.getvalue())
     return path
@@ -335,7 +337,7 @@ def read_summary(out_dir: str | os.PathLike) -> list[dict[str, Any]]:
     if not path.is_file():
         raise FileNotFoundError(f"{path} does not exist: run the sweep first (python -m audiogan.cli.sweep FILE).")
     with open(path, newline="") as f:
-        return [{k: _number(v) for k, v in row.items()} for row in csv.DictReader(f)]
+        return [{k: _number(from_spreadsheet(v)) for k, v in row.items()} for row in csv.DictReader(f)]
 
 
 def _number(text: str) -> Any:
