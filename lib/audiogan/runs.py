@@ -6,17 +6,28 @@ runs/NAME/dataset.json    what the dataset turned out to be: clip count, labels,
 runs/NAME/metrics.csv     one row per logged step (appended and flushed row by row)
 runs/NAME/checkpoints/    orbax checkpoints; the latest one resumes the run
 runs/NAME/samples/        fixed-latent previews per logged step: step_XXXXXX/sample_K.wav and .png
+runs/NAME/.lock           the writer's lock (flock) and who holds it: one training process at a time
 ```
 A run killed at any instant resumes from its last checkpoint, and its metrics file stays readable:
-rows are appended whole and a torn last line is ignored when reading.
+rows are appended whole and a torn last line is ignored when reading. A damaged checkpoint is
+skipped for the newest intact one. Only one process writes a run folder at a time (:meth:`RunFolder.writer`,
+an OS lock the kernel releases when its holder dies); reading one needs no lock.
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import errno
+import fcntl
 import io
 import json
 import os
+import shutil
+import socket
+import time
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +39,16 @@ from audiogan.errors import ConfigError
 from audiogan.files import atomic_write_text
 
 METRIC_COLUMNS = ("step", "time_s", "d_loss", "g_loss", "d_real", "d_fake")
+LOCK = ".lock"  # flock'ed by the one process writing the run folder; holds its pid, host and start
+DAMAGED = "damaged_checkpoints"  # where a writer moves checkpoints that no longer restore
+
+
+class RunFolderBusy(RuntimeError):
+    """Another process is writing (training into) this run folder; the message names it."""
+
+
+class CheckpointDamaged(RuntimeError):
+    """No checkpoint of a run folder restores; the message names the folder and the first error."""
 
 
 class RunFolder:
@@ -56,16 +77,69 @@ class RunFolder:
     def sample_dir(self, step: int) -> Path:
         return self.samples_dir / f"step_{step:06d}"
 
+    @property
+    def lock_path(self) -> Path:
+        return self.path / LOCK
+
     def exists(self) -> bool:
         return self.config_path.is_file()
+
+    # ------------------------------------------------------------------ one writer at a time
+    @contextlib.contextmanager
+    def writer(self) -> Iterator[None]:
+        """Hold the run folder's writer lock for the block: an exclusive ``flock`` on ``RUN/.lock``,
+        which records the holder's pid, host and start time. Another holder (in this or any other
+        process) makes it raise :class:`RunFolderBusy` naming that holder. The kernel drops the lock
+        when its process dies, so a killed run leaves no stale lock behind."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            if not _try_lock(fd, retry_s=0.5):  # check_not_busy holds a lock for an instant to probe
+                raise RunFolderBusy(self._busy_message(fd))
+            holder = {"pid": os.getpid(), "host": socket.gethostname(),
+                      "since": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+            os.fsync(fd)
+            try:
+                yield
+            finally:
+                os.ftruncate(fd, 0)  # released: no holder to name (the kernel unlocks on close)
+        finally:
+            os.close(fd)
+
+    def check_not_busy(self) -> None:
+        """Raise :class:`RunFolderBusy` if another process holds the writer lock; writes nothing."""
+        try:
+            fd = os.open(self.lock_path, os.O_RDONLY)
+        except FileNotFoundError:
+            return
+        try:
+            if not _try_lock(fd, shared=True):
+                raise RunFolderBusy(self._busy_message(fd))
+        finally:
+            os.close(fd)  # also releases the shared lock taken to probe
+
+    def _busy_message(self, fd: int) -> str:
+        try:
+            holder = json.loads(os.pread(fd, 4096, 0).decode())
+            who = f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
+            stop = f"stop it (kill {holder['pid']} on {holder['host']})"
+        except (ValueError, KeyError, TypeError, UnicodeDecodeError):  # the holder is still writing its name
+            who, stop = "a process that is just starting", "stop it"
+        return (
+            f"run_dir={str(self.path)!r} is being trained by another process ({who}); two writers "
+            f"would interleave its metrics and break its checkpoints. Wait for that run to finish or "
+            f"{stop}, then start again (it resumes from the last checkpoint), or choose another run_dir. "
+            "Reading the run (restore, evaluation, the notebooks) does not need to wait."
+        )
 
     # ------------------------------------------------------------------ config
     def config(self) -> RunConfig:
         return RunConfig.load(self.path)
 
-    def write_config(self, config: RunConfig) -> None:
-        """Record ``config``; a run folder that already has a different recipe is refused."""
-        self.path.mkdir(parents=True, exist_ok=True)
+    def check_config(self, config: RunConfig) -> None:
+        """Raise :class:`ConfigError` if the folder already holds a run with another recipe; writes nothing."""
         if self.exists():
             old = self.config()
             diff = config.differences(old)
@@ -75,6 +149,11 @@ class RunFolder:
                     f"run_dir={str(self.path)!r} already holds a run with other settings ({listed}). "
                     "Choose a new run_dir, or use the same settings to resume it."
                 )
+
+    def write_config(self, config: RunConfig) -> None:
+        """Record ``config``; a run folder that already has a different recipe is refused."""
+        self.check_config(config)
+        self.path.mkdir(parents=True, exist_ok=True)
         atomic_write_text(self.config_path, json.dumps(config.to_dict(), indent=2) + "\n")
 
     def write_json(self, name: str, value: Any) -> Path:
@@ -178,12 +257,60 @@ class RunFolder:
         self.checkpoints.save(step, args=ocp.args.StandardSave(state))
 
     def restore_checkpoint(self, template: Any, step: int | None = None) -> Any:
-        step = self.latest_step() if step is None else step
+        """The state of checkpoint ``step``, or by default of the newest one that restores
+        (see :meth:`restore_latest`)."""
         if step is None:
+            return self.restore_latest(template)[0]
+        return self.checkpoints.restore(step, args=ocp.args.StandardRestore(template))
+
+    def restore_latest(self, template: Any) -> tuple[Any, int, list[int]]:
+        """(state, its step, the newer steps that were skipped) for the newest checkpoint that
+        restores. A damaged one (a truncated array file, garbled metadata) is skipped with a warning
+        that names its step and the error; :class:`CheckpointDamaged` when none restores."""
+        steps = sorted(self.checkpoints.all_steps(), reverse=True) if self.checkpoint_dir.is_dir() else []
+        if not steps:
             raise FileNotFoundError(
                 f"{self.checkpoint_dir} holds no checkpoint yet: train {self.path} first."
             )
-        return self.checkpoints.restore(step, args=ocp.args.StandardRestore(template))
+        errors: list[str] = []
+        for i, step in enumerate(steps):
+            try:
+                state = self.checkpoints.restore(step, args=ocp.args.StandardRestore(template))
+            except Exception as exc:  # noqa: BLE001 - orbax, tensorstore and json each fail their own way
+                why = " ".join(f"{type(exc).__name__}: {exc}".split())
+                why = why if len(why) <= 300 else why[:300] + "..."
+                errors.append(f"step {step}: {why}")
+                nxt = f"trying step {steps[i + 1]}" if i + 1 < len(steps) else "no older checkpoint is left"
+                warnings.warn(
+                    f"skipped the checkpoint of step {step} in {self.checkpoint_dir}: it does not restore "
+                    f"({why}); {nxt}.", stacklevel=2,
+                )
+                continue
+            return state, step, steps[:i]
+        raise CheckpointDamaged(
+            f"no checkpoint in {self.checkpoint_dir} restores ({'; '.join(errors)}). If the settings in "
+            f"{self.config_path} changed by hand, put them back; otherwise the run cannot resume: "
+            "train into a new run_dir."
+        )
+
+    def set_aside(self, steps: list[int]) -> Path:
+        """Move the checkpoints of ``steps`` (damaged ones) to ``RUN/damaged_checkpoints/``, so the run
+        can save those steps again; the writer calls this, holding the lock."""
+        self.wait()
+        aside = self.path / DAMAGED
+        for step in steps:
+            source = self.checkpoint_dir / str(step)
+            if not source.exists():
+                continue
+            aside.mkdir(parents=True, exist_ok=True)
+            target, n = aside / str(step), 1
+            while target.exists():
+                target, n = aside / f"{step}.{n}", n + 1
+            shutil.move(source, target)
+        if self._checkpoints is not None:  # the manager caches the steps it found
+            self._checkpoints.close()
+            self._checkpoints = None
+        return aside
 
     # The best checkpoint by the training-time evaluation (eval_every), kept apart from the latest
     # ones so that neither rotation removes the other.
@@ -227,6 +354,21 @@ class RunFolder:
             self._best.wait_until_finished()
             self._best.close()
             self._best = None
+
+
+def _try_lock(fd: int, shared: bool = False, retry_s: float = 0.0) -> bool:
+    """Take an flock on ``fd``, trying for up to ``retry_s``; False when another open file holds it."""
+    deadline = time.monotonic() + retry_s
+    while True:
+        try:
+            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            return True
+        except OSError as exc:
+            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def _fmt(value: float) -> str:

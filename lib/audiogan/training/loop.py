@@ -9,9 +9,11 @@ the best checkpoint; the loop knows nothing of how it scores.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import time
+import warnings
 from collections.abc import Callable
 from typing import Protocol
 
@@ -68,7 +70,8 @@ def _mean_metrics(pending: list[dict]) -> dict[str, float]:
 
 
 def prepare_features(config: RunConfig, dataset: datasets.Dataset, run: RunFolder):
-    """What the discriminator sees of the dataset, and the codec that makes it.
+    """What the discriminator sees of the dataset, and the codec that makes it; reads the run folder
+    but writes nothing (:func:`record_start` stores the codec).
 
     Waveform models train on the clips themselves. SpecGAN trains on normalised spectrograms whose
     per-bin moments are computed once over the training set and stored in the run folder, so a
@@ -77,12 +80,7 @@ def prepare_features(config: RunConfig, dataset: datasets.Dataset, run: RunFolde
     if config.model != "specgan":
         return dataset.clips, None
     path = run.path / SPECTROGRAM_MOMENTS
-    if path.is_file():
-        codec = SpectrogramCodec.load(path)
-    else:
-        codec = SpectrogramCodec.fit(dataset.clips, dataset.sample_rate)
-        if distributed.is_main_process():  # every process fits the same moments; one writes them
-            codec.save(path)
+    codec = SpectrogramCodec.load(path) if path.is_file() else SpectrogramCodec.fit(dataset.clips, dataset.sample_rate)
     return codec.encode(dataset.clips), codec
 
 
@@ -91,22 +89,34 @@ def prepare_classes(
 ) -> tuple[tuple[str, ...], np.ndarray | None]:
     """A conditional run's class names and each clip's class index (unconditional: ``()``, None).
 
-    The names are stored in the run folder on the first call; a resumed run must find the same ones,
-    since its networks were built for them."""
+    A resumed run must find the classes stored in the run folder, since its networks were built for
+    them; writes nothing (:func:`record_start` stores them)."""
     if not config.conditional:
         return (), None
     classes, index = datasets.class_indices(dataset)
-    path = run.path / CLASSES
-    if path.is_file():
+    if (run.path / CLASSES).is_file():
         stored = stored_classes(run)
         if stored != classes:
             raise ConfigError(
                 f"{config.run_dir} was trained on the classes {', '.join(stored)}, but the dataset now "
                 f"has {', '.join(classes)}; use a new run_dir for this dataset."
             )
-    elif distributed.is_main_process():
-        run.write_json(CLASSES, list(classes))
     return classes, index
+
+
+def record_start(run: RunFolder, config: RunConfig, dataset: datasets.Dataset, codec, classes) -> None:
+    """The run folder's first writes, once every check has passed: the config (refused if another
+    recipe is there), what the dataset turned out to be, SpecGAN's moments, a conditional run's classes."""
+    run.write_config(config)
+    run.write_json("dataset.json", {
+        "name": dataset.name, "clips": len(dataset), "sample_rate": dataset.sample_rate,
+        "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
+        "info": {k: v for k, v in dataset.info.items() if k != "files"},
+    })
+    if codec is not None and not (run.path / SPECTROGRAM_MOMENTS).is_file():
+        codec.save(run.path / SPECTROGRAM_MOMENTS)  # every process fits the same moments; one writes them
+    if classes and not (run.path / CLASSES).is_file():
+        run.write_json(CLASSES, list(classes))
 
 
 def write_previews(run: RunFolder, gan: GAN, clips: np.ndarray, step: int) -> None:
@@ -143,13 +153,22 @@ def train(
             "(as notebook 02_train does), or set eval_every=0."
         )
     if is_finished(config):  # a class opens the notebook and sees the result at once
-        gan, state = restore(config.run_dir)
-        run = RunFolder(config.run_dir)
-        return TrainResult(gan, state, run.read_metrics(), int(state.step), loaded=True)
+        with warnings.catch_warnings(record=True) as skipped:
+            warnings.simplefilter("always")
+            gan, state = restore(config.run_dir)
+        if int(state.step) >= config.steps:
+            for w in skipped:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            run = RunFolder(config.run_dir)
+            return TrainResult(gan, state, run.read_metrics(), int(state.step), loaded=True)
+        # The finished checkpoint is damaged: resume from the intact one below (which warns again).
     run = RunFolder(config.run_dir)
     main = distributed.is_main_process()  # across processes only process 0 writes the files
+    # Every check that can fail comes before the run folder's first write, so a failed start leaves
+    # nothing behind that would refuse corrected settings as "another run".
     if main:
-        run.write_config(config)
+        run.check_not_busy()  # before the slow part: the dataset, the classifier
+        run.check_config(config)
     dataset = datasets.load_dataset(config) if dataset is None else dataset
     dataset = dataset.subset("train")  # datasets with splits (digits) train on the training split only
     if dataset.clip_samples != config.clip_samples:
@@ -157,30 +176,45 @@ def train(
             f"the dataset's clips have {dataset.clip_samples} samples but clip_samples="
             f"{config.clip_samples}; build the dataset with the run's config."
         )
-    if main:
-        run.write_json("dataset.json", {
-            "name": dataset.name, "clips": len(dataset), "sample_rate": dataset.sample_rate,
-            "clip_samples": dataset.clip_samples, "labels": sorted(dataset.labels),
-            "info": {k: v for k, v in dataset.info.items() if k != "files"},
-        })
     features, codec = prepare_features(config, dataset, run)
     classes, class_index = prepare_classes(config, dataset, run)
+    batches = datasets.Batches(features, config.batch_size, config.seed)
     gan, state = create(config, codec, classes)
-    resumed_from = run.latest_step()
-    time_offset = 0.0
-    if resumed_from is not None:
-        state = run.restore_checkpoint(state, resumed_from)
-        if main:
-            run.truncate_metrics(resumed_from)
-        times = run.read_metrics().get("time_s", [])
-        time_offset = times[-1] if times else 0.0
+    if config.eval_every:  # the classifier is trained (or loaded) before the clock starts
+        # The reference needs the whole dataset (its test split too), not the training subset.
+        scorer = scorer(config, None if "split" in dataset.labels else dataset, run)
+    else:
+        scorer = None
+    with contextlib.ExitStack() as held:
+        if main:  # one writer per run folder, until the last checkpoint is on disk
+            held.enter_context(run.writer())
+            record_start(run, config, dataset, codec, classes)
+        held.callback(run.close)
+        return _train_loop(config, run, gan, state, features=features, class_index=class_index,
+                           batches=batches, scorer=scorer, main=main, progress=progress, on_log=on_log,
+                           stop_after=stop_after)
+
+
+def _train_loop(config: RunConfig, run: RunFolder, gan: GAN, state: TrainState, *, features, class_index,
+                batches, scorer, main, progress, on_log, stop_after) -> TrainResult:
+    """Resume from the newest intact checkpoint and train to ``config.steps`` (or ``stop_after``)."""
+    resumed_from = None
+    if run.latest_step() is not None:
+        state, resumed_from, damaged = run.restore_latest(state)
+        if damaged and main:
+            aside = run.set_aside(damaged)
+            warnings.warn(f"moved the damaged checkpoint(s) of step {', '.join(map(str, damaged))} to "
+                          f"{aside}; the run resumes from step {resumed_from}", stacklevel=3)
+    if main:  # rows logged after the checkpoint (all of them when a run died before its first one)
+        run.truncate_metrics(resumed_from or 0)
+    times = run.read_metrics().get("time_s", []) if resumed_from else []
+    time_offset = times[-1] if times else 0.0
     start = int(state.step)
     end = config.steps if stop_after is None else min(config.steps, start + stop_after)
 
     step_fn, generate = compiled(gan)
     z_preview = distributed.replicate(preview_latents(config), gan.replicated)
     preview_labels = gan.class_labels(config.n_previews)
-    batches = datasets.Batches(features, config.batch_size, config.seed)
     n_critic = config.n_critic
 
     # Each process loads only the rows of the global batch that its devices hold (all of them
@@ -201,11 +235,6 @@ def train(
     def is_checkpoint(s):  # also where this call stops early, so no finished step is lost
         return s % config.checkpoint_every == 0 or s == end
 
-    if config.eval_every:  # the classifier is trained (or loaded) before the clock starts
-        # The reference needs the whole dataset (its test split too), not the training subset.
-        scorer = scorer(config, None if "split" in dataset.labels else dataset, run)
-    else:
-        scorer = None
     pending: list[dict] = []
     t0 = time.perf_counter()
     next_real = real_batch(start) if start < end else None
@@ -253,7 +282,7 @@ def train(
             bar.update(1)
     finally:
         bar.close()
-        run.close()
+        run.close()  # every checkpoint on disk before the caller releases the lock
     return TrainResult(gan, state, run.read_metrics(), resumed_from)
 
 
