@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import csv
 import errno
-import fcntl
 import io
 import json
 import os
@@ -32,6 +31,12 @@ from pathlib import Path
 from typing import Any
 
 import orbax.checkpoint as ocp
+
+try:
+    import fcntl
+except ImportError:  # native Windows: msvcrt locks a byte range instead of the whole file
+    fcntl = None
+    import msvcrt
 
 from audiogan.audio import write_wav
 from audiogan.config import RunConfig
@@ -99,7 +104,8 @@ class RunFolder:
             holder = {"pid": os.getpid(), "host": socket.gethostname(),
                       "since": time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime())}
             os.ftruncate(fd, 0)
-            os.pwrite(fd, (json.dumps(holder) + "\n").encode(), 0)
+            os.lseek(fd, 0, os.SEEK_SET)
+            os.write(fd, (json.dumps(holder) + "\n").encode())
             os.fsync(fd)
             try:
                 yield
@@ -122,7 +128,8 @@ class RunFolder:
 
     def _busy_message(self, fd: int) -> str:
         try:
-            holder = json.loads(os.pread(fd, 4096, 0).decode())
+            os.lseek(fd, 0, os.SEEK_SET)
+            holder = json.loads(os.read(fd, 4096).decode())
             who = f"pid {holder['pid']} on host {holder['host']}, since {holder['since']}"
             stop = f"stop it (kill {holder['pid']} on {holder['host']})"
         except (ValueError, KeyError, TypeError, UnicodeDecodeError):  # the holder is still writing its name
@@ -356,15 +363,23 @@ class RunFolder:
             self._best = None
 
 
+_WINDOWS_LOCK_BYTE = 1 << 20  # msvcrt locks this byte, past the holder's note, so others can read it
+
+
 def _try_lock(fd: int, shared: bool = False, retry_s: float = 0.0) -> bool:
-    """Take an flock on ``fd``, trying for up to ``retry_s``; False when another open file holds it."""
+    """Take an flock on ``fd``, trying for up to ``retry_s``; False when another open file holds it.
+    Windows has no shared lock: a probe there holds an exclusive one for an instant."""
     deadline = time.monotonic() + retry_s
     while True:
         try:
-            fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            if fcntl is not None:
+                fcntl.flock(fd, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
+            else:
+                os.lseek(fd, _WINDOWS_LOCK_BYTE, os.SEEK_SET)
+                msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
             return True
         except OSError as exc:
-            if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+            if fcntl is not None and exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                 raise
         if time.monotonic() >= deadline:
             return False
