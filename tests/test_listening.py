@@ -233,3 +233,8 @@ def test_widget_click_writes_the_answer_and_shows_the_next_item(folder):
     # After a restart, a new widget from the same folder opens at item 2.
     again = listening.session_widget(ListeningSession(folder, "ann"))
     assert f"item 2 of {len(items)}" in again.children[0].value
+
+
+def test_the_widget_shows_a_listener_name_as_text_not_html(folder):
+    box = listening.session_widget(ListeningSession(folder, "<b>ann</b>"))
+    assert "&lt;b&gt;ann&lt;/b&gt;" in box.children[0].value and "<b><b>" not in box.children[0].value

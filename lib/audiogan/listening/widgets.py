@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 
 import ipywidgets as w
@@ -27,12 +28,12 @@ def session_widget(session: ListeningSession, on_done: Callable[[], None] | None
         total = len(session.test.items)
         item = session.next_item()
         if item is None:
-            progress.value = f"<b>{session.listener}</b>: all {total} items answered, thank you."
+            progress.value = f"<b>{html.escape(session.listener)}</b>: all {total} items answered, thank you."
             question.value, players.children, buttons.children = "", (), ()
             if on_done is not None:
                 on_done()
             return
-        progress.value = f"<b>{session.listener}</b>: item {total - len(session.remaining) + 1} of {total}"
+        progress.value = f"<b>{html.escape(session.listener)}</b>: item {total - len(session.remaining) + 1} of {total}"
         question.value = f"<p>{QUESTIONS[item['task']]}</p>"
         players.children = tuple(
             w.Audio(value=clip_path(session.folder, c).read_bytes(), format="wav", autoplay=False, loop=False)
