@@ -52,7 +52,7 @@ def choose(test, item, k):
     return str(1 + k % 5)
 
 
-def answer_in_browser(page_path: Path, test, download_dir: Path) -> tuple[Path, dict[str, str]]:
+def answer_in_browser(page_path: Path, test, download_dir: Path, listener: str = "Ada") -> tuple[Path, dict[str, str]]:
     from playwright.sync_api import sync_playwright
 
     given = {}
@@ -66,7 +66,7 @@ def answer_in_browser(page_path: Path, test, download_dir: Path) -> tuple[Path, 
             page.goto(page_path.resolve().as_uri())
 
             def start():
-                page.fill("#listener", "Ada")
+                page.fill("#listener", listener)
                 page.click("#begin")
 
             start()
@@ -105,6 +105,18 @@ def untrained_run(run_dir: Path) -> Path:
     run.save_checkpoint(0, state)
     run.close()
     return run_dir
+
+
+def test_a_listener_name_a_spreadsheet_would_run_is_saved_as_text_and_imported_as_typed(tmp_path):
+    chromium_or_skip()
+    run_dir = untrained_run(tmp_path / "run")
+    test = listening.build_from_runs([run_dir], n_per_source=2, seed=1, tasks=("real_or_fake",))
+    folder = listening.test_folder(run_dir)
+    saved, given = answer_in_browser(listening.export_html(folder), test, tmp_path, listener="=Ada+1")
+    with open(saved, newline="") as f:
+        assert {r["listener"] for r in csv.DictReader(f)} == {"'=Ada+1"}  # no formula in a spreadsheet
+    assert listening.import_answers(folder, saved) == len(given)
+    assert {r["listener"] for r in listening.read_answers(folder)} == {"=Ada+1"}
 
 
 def test_page_answers_import_into_the_notebook_analysis(tmp_path):

@@ -112,7 +112,12 @@ function answer(item, value) {
   show();
 }
 
-function csvField(v) { v = String(v); return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v; }
+// As answers.csv: a value a spreadsheet would run as a formula gets a leading ' (import_answers removes it).
+function csvField(v) {
+  v = String(v);
+  if (/^[=+\-@\t\r]/.test(v) || /^'[=+\-@\t\r']/.test(v)) v = "'" + v;
+  return /[",\n\r]/.test(v) ? '"' + v.replace(/"/g, '""') + '"' : v;
+}
 
 function download() {
   const rows = [TEST.columns.join(",")];
