@@ -3,8 +3,8 @@
 ``step(state, wav_bt) -> (state, metrics)``: the mel of the real segments is the generator's input;
 the discriminator update (HiFi-GAN: MPD + MSD, least squares; MelGAN: its multi-scale D, hinge) comes
 first, then the generator update (adversarial + ``fm_weight`` x feature matching + ``mel_weight`` x
-mel L1), each with AdamW whose rate decays by ``lr_decay`` once per epoch. Real and generated clips go
-through a discriminator as one batch of 2B. Spectral norm's power-iteration vectors
+mel L1), both from one generator pass, each with AdamW whose rate decays by ``lr_decay`` once per
+epoch. Real and generated clips go through a discriminator as one batch of 2B. Spectral norm's power-iteration vectors
 (:class:`PowerIteration`) are state the step carries: each discriminator call advances them once.
 """
 
@@ -147,8 +147,7 @@ def make_step(vocoder: Vocoder) -> Callable[[VocoderState, jax.Array], tuple[Voc
                "d_fake": jnp.mean(jnp.stack([f.mean() for f in fake])), "d_power": d_power}
         return d_loss_of(real, fake), aux
 
-    def g_loss_fn(g_params, d_params, d_power, mel_btm, real_bt):
-        fake_bt = nnx.merge(vocoder.g_def, g_params)(mel_btm)
+    def g_loss_fn(fake_bt, d_params, d_power, real_bt):
         (_, fake, fmaps_real, fmaps_fake), d_power = judge(d_params, d_power, real_bt, fake_bt)
         adversarial = g_loss_of(fake)
         fm = vocoder_losses.feature_matching_loss(fmaps_real, fmaps_fake)
@@ -158,8 +157,7 @@ def make_step(vocoder: Vocoder) -> Callable[[VocoderState, jax.Array], tuple[Voc
         total = adversarial + cfg.fm_weight * fm + cfg.mel_weight * mel_l1
         return total, {"g_adv": adversarial, "fm": fm, "mel_l1": mel_l1, "d_power": d_power}
 
-    def d_update(state: VocoderState, mel_btm, real_bt):
-        fake_bt = jax.lax.stop_gradient(nnx.merge(vocoder.g_def, state.g_params)(mel_btm))
+    def d_update(state: VocoderState, real_bt, fake_bt):
         (loss, aux), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(state.d_params, state.d_power,
                                                                          real_bt, fake_bt)
         updates, d_opt = vocoder.d_tx.update(grads, state.d_opt, state.d_params)
@@ -167,9 +165,10 @@ def make_step(vocoder: Vocoder) -> Callable[[VocoderState, jax.Array], tuple[Voc
                               d_power=aux.pop("d_power"))
         return state, {"d_loss": loss} | aux
 
-    def g_update(state: VocoderState, mel_btm, real_bt):
-        (loss, aux), grads = jax.value_and_grad(g_loss_fn, has_aux=True)(state.g_params, state.d_params,
-                                                                         state.d_power, mel_btm, real_bt)
+    def g_update(state: VocoderState, real_bt, fake_bt, g_vjp):
+        (loss, aux), dloss_dfake = jax.value_and_grad(g_loss_fn, has_aux=True)(fake_bt, state.d_params,
+                                                                               state.d_power, real_bt)
+        (grads,) = g_vjp(dloss_dfake)
         updates, g_opt = vocoder.g_tx.update(grads, state.g_opt, state.g_params)
         state = state.replace(g_params=optax.apply_updates(state.g_params, updates), g_opt=g_opt,
                               d_power=aux.pop("d_power"))
@@ -177,8 +176,11 @@ def make_step(vocoder: Vocoder) -> Callable[[VocoderState, jax.Array], tuple[Voc
 
     def step(state: VocoderState, wav_bt: jax.Array):
         mel_btm = mel_spectrogram(wav_bt, mel).transpose(0, 2, 1)  # (B, frames, n_mels)
-        state, d_metrics = d_update(state, mel_btm, wav_bt)
-        state, g_metrics = g_update(state, mel_btm, wav_bt)
+        # One generator pass serves both updates, as y_g_hat does in the official loop: D learns from it
+        # detached, then G's loss (through the updated D) is pulled back through it.
+        fake_bt, g_vjp = jax.vjp(lambda g_params: nnx.merge(vocoder.g_def, g_params)(mel_btm), state.g_params)
+        state, d_metrics = d_update(state, wav_bt, jax.lax.stop_gradient(fake_bt))
+        state, g_metrics = g_update(state, wav_bt, fake_bt, g_vjp)
         return state.replace(step=state.step + 1), d_metrics | g_metrics
 
     return conv.jit(step, options=conv.compiler_options(), donate_argnums=0)
