@@ -37,6 +37,8 @@ def test_recipe_values_fill_what_is_left_at_none():
     assert (mel.variant, mel.loss, mel.lr, mel.beta1, mel.beta2, mel.mel_weight) == ("base", "hinge", 1e-4, 0.5, 0.9, 0)
     assert mel.fm_weight == pytest.approx(10 * 4 / 5 / 3)
     assert VocoderConfig(lr=1e-3, fm_weight=0).lr == 1e-3
+    swapped = hifi.replace(model="melgan")  # the recipe of the new model, not the old one's values
+    assert (swapped.variant, swapped.loss, swapped.lr, swapped.sample_rate) == ("base", "hinge", 1e-4, 22050)
 
 
 def test_mel_settings_follow_the_generator_at_any_rate():

@@ -110,6 +110,9 @@ class VocoderConfig:
     RESUMABLE_CHANGES = frozenset({"steps", "log_every", "checkpoint_every", "run_dir"})
 
     def __post_init__(self):
+        # What the caller gave, before the recipe fills the gaps: replace() starts from it, so another model
+        # brings its own recipe instead of keeping the old one's values.
+        object.__setattr__(self, "_given", {f.name: getattr(self, f.name) for f in dataclasses.fields(self)})
         if self.model not in MODELS:
             raise ConfigError(f"model={self.model!r} is not a vocoder; choose one of {_choices(MODELS)}.")
         recipe = RECIPES[self.model]
@@ -262,7 +265,11 @@ class VocoderConfig:
         return {"kind": KIND} | dataclasses.asdict(self)
 
     def replace(self, **changes) -> VocoderConfig:
-        return dataclasses.replace(self, **changes)
+        """A copy with ``changes``; settings that were left to the recipe are derived again."""
+        unknown = sorted(set(changes) - set(self.field_names()))
+        if unknown:
+            raise ConfigError(f"unknown vocoder setting(s) {', '.join(unknown)}.")
+        return VocoderConfig(**(self._given | changes))
 
     def differences(self, other: VocoderConfig) -> dict[str, tuple[Any, Any]]:
         """Settings that differ from ``other`` and would change what the run computes."""
