@@ -4,7 +4,8 @@ Each held-out clip, cut to whole hops, is turned into its log-mel; the vocoder a
 (32 iterations) each turn that mel back into sound, and every version is scored against the
 recording (:func:`audiogan.evaluation.vocoder_metrics.score`; the recording against itself gives the
 ceiling). ``RUN_DIR/vocoder_eval.json`` holds ``{"ground_truth": {...}, "vocoder": {...},
-"griffin_lim": {...}}``, each with mrstft, mel_l1, lsd, si_sdr and stoi averaged over the clips.
+"griffin_lim": {...}}``, each with mrstft, mel_l1, lsd, si_sdr and stoi averaged over the clips (stoi
+over those with enough sound for it, ``stoi_clips``: a short spoken digit can have less than 0.4 s).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from matplotlib.figure import Figure
 
 from audiogan import plots
 from audiogan.audio.mel import mel_spectrogram
-from audiogan.evaluation.vocoder_metrics import griffin_lim, score
+from audiogan.evaluation.vocoder_metrics import griffin_lim, lsd, mel_l1, mrstft, si_sdr, stoi
 from audiogan.files import atomic_write_text
 from audiogan.training.vocoder_loop import synthesise
 from audiogan.training.vocoder_step import Vocoder, VocoderState
@@ -41,6 +42,30 @@ def resynthesise(
             "griffin_lim": griffin_lim(mel_bft, settings, n_iter=n_iter)}
 
 
+def stoi_clips(reference_bt: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Indices of the clips STOI can score (about 0.4 s of sound after its silence removal)."""
+    keep = []
+    for i, clip_t in enumerate(reference_bt):
+        try:
+            stoi(clip_t[None], clip_t[None], sample_rate)
+        except ValueError:
+            continue
+        keep.append(i)
+    return np.asarray(keep, np.int64)
+
+
+def score_clips(reference_bt: np.ndarray, estimate_bt: np.ndarray, sample_rate: int,
+                stoi_index: np.ndarray | None = None) -> dict[str, float]:
+    """mrstft, mel_l1, lsd, si_sdr over every clip; stoi over ``stoi_index`` (the clips long enough for it;
+    NaN when none is)."""
+    scores = {"mrstft": mrstft(reference_bt, estimate_bt, sample_rate),
+              "mel_l1": mel_l1(reference_bt, estimate_bt, sample_rate),
+              "lsd": lsd(reference_bt, estimate_bt, sample_rate), "si_sdr": si_sdr(reference_bt, estimate_bt)}
+    index = np.arange(len(reference_bt)) if stoi_index is None else stoi_index
+    scores["stoi"] = stoi(reference_bt[index], estimate_bt[index], sample_rate) if len(index) else float("nan")
+    return scores
+
+
 def evaluate(
     vocoder: Vocoder, state: VocoderState, clips_bt: np.ndarray, n_iter: int = 32,
     run_dir: str | os.PathLike | None = None,
@@ -49,9 +74,11 @@ def evaluate(
     to ``run_dir/vocoder_eval.json`` when ``run_dir`` is given."""
     audio = resynthesise(vocoder, state, clips_bt, n_iter)
     rate = vocoder.config.sample_rate
-    scores = {name: score(audio["ground_truth"], audio[name], rate) for name in CONDITIONS}
+    index = stoi_clips(audio["ground_truth"], rate)
+    scores = {name: score_clips(audio["ground_truth"], audio[name], rate, index) for name in CONDITIONS}
     if run_dir is not None:
-        record = scores | {"clips": int(len(clips_bt)), "samples": int(audio["ground_truth"].shape[1]),
+        record = scores | {"clips": int(len(clips_bt)), "stoi_clips": int(len(index)),
+                           "samples": int(audio["ground_truth"].shape[1]),
                            "griffin_lim_iters": n_iter, "step": int(state.step)}
         atomic_write_text(Path(run_dir) / EVAL_JSON, json.dumps(record, indent=2) + "\n")
     return audio, scores
