@@ -198,3 +198,30 @@ class LivePlot:
         fig = loss_curves({"this run": self.cols}, smoothing=self.smoothing)
         if self.handle is not None:
             self.handle.update(Image(to_png(fig, dpi=70)))
+
+
+MUSHRA_GRADES = ((0, "bad"), (20, "poor"), (40, "fair"), (60, "good"), (80, "excellent"))  # ITU-R BS.1534's scale
+
+
+def mushra_bars(
+    conditions: Sequence[str], means: Sequence[float], lows: Sequence[float], highs: Sequence[float], ax=None,
+    title: str = "MUSHRA ratings",
+) -> Figure:
+    """Mean rating (0-100) per condition as a bar with its interval (``lows``-``highs``, e.g. 95%) as an
+    error bar (none where an end is NaN), over the scale's grades (bad, poor, fair, good, excellent).
+    Draws into ``ax`` when given; returns the figure."""
+    if ax is None:
+        fig = Figure(figsize=(1.2 * max(3, len(conditions)) + 1, 3.2), layout="constrained")
+        ax = fig.subplots()
+    means = np.asarray(means, dtype=float)
+    err = np.nan_to_num([means - np.asarray(lows, dtype=float), np.asarray(highs, dtype=float) - means]).clip(0)
+    x = np.arange(len(conditions))
+    for level, grade in MUSHRA_GRADES:
+        ax.axhline(level, color="0.85", lw=0.8, zorder=0)
+        ax.text(1.01, (level + 10) / 105, grade, transform=ax.transAxes, fontsize=7, color="0.45", va="center")
+    ax.bar(x, means, yerr=err, capsize=3, color=[f"C{i % 10}" for i in x], zorder=2)
+    ax.set_xticks(x, [plot_text(c) for c in conditions], fontsize=8, rotation=20)
+    ax.set_ylim(0, 105)
+    ax.set_ylabel("rating (0-100)")
+    ax.set_title(plot_text(title), fontsize=10)
+    return ax.figure

@@ -1,6 +1,7 @@
-"""Blind listening tests: design (:mod:`.design`), answers that survive a crash (:mod:`.answers`),
-analysis (:mod:`.analysis`), a portable test page (:mod:`.page`), notebook widgets (:mod:`.widgets`),
-tests built from run folders (:mod:`.build`) and the latent-space explorer (:mod:`.latent`).
+"""Blind listening tests: design (:mod:`.design`), MUSHRA items (:mod:`.mushra`), answers that survive
+a crash (:mod:`.answers`), analysis (:mod:`.analysis`), a portable test page (:mod:`.page`), notebook
+widgets (:mod:`.widgets`), tests built from run folders (:mod:`.build`) and the latent-space explorer
+(:mod:`.latent`).
 
 A test lives in one folder, by default ``runs/NAME/listening/``:
 ```
@@ -17,12 +18,20 @@ known. Clips come from one or several sources (runs, real data), drawn with a se
 clips as generated ones, so a listener who cannot tell them apart scores 50%, and real clips spread
 over the classes. A listener's next item is the first in the test's order without an answer from
 them, so a session rebuilt after a kernel restart continues where the last one stopped.
+
+A MUSHRA test (ITU-R BS.1534-3, :func:`create_mushra`, :func:`build_mushra_from_run` for a vocoder
+run) compares systems on the same clips: each item plays an open reference and, under letters in a
+seeded order, the hidden reference, a low-pass anchor and each system, each rated 0 to 100; its
+answers are one row per rated clip (column ``clip``), analysed per condition with 95% t intervals
+and post-screened (a listener who rates the hidden reference under 90 in more than 15% of items).
 """
 
 from audiogan.listening.analysis import (  # noqa: F401
     analyse,
     mean_interval,
+    mushra_table,
     plot_analysis,
+    post_screen,
     scored_answers,
     tables_html,
     wilson_interval,
@@ -38,6 +47,7 @@ from audiogan.listening.answers import (  # noqa: F401
 from audiogan.listening.build import (  # noqa: F401
     TONE_REGISTERS,
     build_from_runs,
+    build_mushra_from_run,
     check_notebook_parameters,
     measured_labels,
     real_labels,
@@ -47,7 +57,9 @@ from audiogan.listening.build import (  # noqa: F401
 from audiogan.listening.design import (  # noqa: F401
     ANSWER_COLUMNS,
     ANSWERS_FILE,
+    CLIP_COLUMN,
     GENERATED,
+    MUSHRA,
     OPINION_TASKS,
     PAGE_FILE,
     QUESTIONS,
@@ -56,12 +68,23 @@ from audiogan.listening.design import (  # noqa: F401
     TEST_FILE,
     ListeningTest,
     Source,
+    check_answer,
     check_tasks,
     clip_path,
     create_test,
     design_test,
     folder_path,
     load_test,
+    write_test,
+)
+from audiogan.listening.mushra import (  # noqa: F401
+    ANCHOR,
+    HIDDEN_REFERENCE,
+    REFERENCE,
+    anchor_cutoff,
+    create_mushra,
+    design_mushra,
+    lowpass,
 )
 from audiogan.listening.page import (  # noqa: F401
     PAGE_TEMPLATE,

@@ -4,6 +4,10 @@
 formula (starting with ``= + - @``, a tab or a carriage return) is written with a leading ``'``
 and read back without it. Imported files are untrusted: every field is checked and bounded, and
 each row left out is reported with its reason (:class:`ImportReport`).
+
+A MUSHRA item (:mod:`.mushra`) is answered with one row per rated clip, its clip id in the column
+``clip``; a file gains that column only when it holds such rows (an older file is rewritten with it
+the first time one is appended), and a file without it reads as before.
 """
 
 from __future__ import annotations
@@ -14,17 +18,28 @@ import os
 import re
 import unicodedata
 import warnings
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from audiogan.errors import ConfigError
-from audiogan.listening.design import ANSWER_COLUMNS, ANSWERS_FILE, TEST_FILE, ListeningTest, folder_path, load_test
+from audiogan.files import atomic_write_text
+from audiogan.listening.design import (
+    ANSWER_COLUMNS,
+    ANSWERS_FILE,
+    CLIP_COLUMN,
+    MUSHRA,
+    TEST_FILE,
+    ListeningTest,
+    check_answer,
+    folder_path,
+    load_test,
+)
 
 # The longest value each column may hold in an imported file (a class name is the longest answer).
 FIELD_LIMITS = {"test_id": 64, "listener": 100, "item": 32, "task": 32, "answer": 200, "answered_at": 40,
-                "via": 32}
+                "via": 32, CLIP_COLUMN: 32}
 MAX_IMPORT_BYTES = 20_000_000  # far more answers than any test has items times listeners
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 _VIA = re.compile(r"[A-Za-z0-9_.-]+")
@@ -51,14 +66,28 @@ def from_spreadsheet(text: str | None) -> str | None:
     return text
 
 
-def _complete_row(line: bytes) -> bool:
-    """Whether a last line without its newline is a whole row (a spreadsheet saved it so) rather
-    than one torn by a crash mid-write: it has every column."""
+def _fields(line: bytes) -> list[str] | None:
     try:
-        fields = next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]), [])
+        return next(csv.reader([line.decode("utf-8-sig").rstrip("\r")]), [])
     except (UnicodeDecodeError, csv.Error):
-        return False
-    return len(fields) == len(ANSWER_COLUMNS)
+        return None
+
+
+def _complete_row(line: bytes, n_columns: int) -> bool:
+    """Whether a last line without its newline is a whole row (a spreadsheet saved it so) rather
+    than one torn by a crash mid-write: it has every column of the header."""
+    fields = _fields(line)
+    return fields is not None and len(fields) == n_columns
+
+
+def _add_clip_column(path: Path, data: bytes) -> None:
+    """Rewrite an answers file without the ``clip`` column with it (empty in every old row), atomically."""
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")))
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow([*rows[0], CLIP_COLUMN])
+    writer.writerows([*row, ""] for row in rows[1:] if row)
+    atomic_write_text(path, buf.getvalue())
 
 
 def append_answers(folder: str | os.PathLike, rows: Iterable[Mapping[str, Any]]) -> None:
@@ -67,24 +96,32 @@ def append_answers(folder: str | os.PathLike, rows: Iterable[Mapping[str, Any]])
     it) and cut off when it is torn (a crash mid-write), so the next row never joins it."""
     path = folder_path(folder) / ANSWERS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
+    rows = list(rows)
+    with_clip = any(row.get(CLIP_COLUMN) for row in rows)
+    header: list[str] = []
     if path.is_file():
         data = path.read_bytes()
+        header = _fields(data.split(b"\n", 1)[0]) or []
         if data and not data.endswith(b"\n"):
             cut = data.rfind(b"\n") + 1
             with open(path, "r+b") as f:
-                if _complete_row(data[cut:]):
+                if _complete_row(data[cut:], len(header)):
                     f.seek(0, os.SEEK_END)
                     f.write(b"\n")
                 else:
                     f.truncate(cut)
                 f.flush()
                 os.fsync(f.fileno())
+        if with_clip and header and CLIP_COLUMN not in header:
+            _add_clip_column(path, path.read_bytes())
+            header.append(CLIP_COLUMN)
+    columns = ANSWER_COLUMNS + ((CLIP_COLUMN,) if with_clip or CLIP_COLUMN in header else ())
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=ANSWER_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     if not path.is_file() or path.stat().st_size == 0:
         writer.writeheader()
     for row in rows:
-        writer.writerow({k: spreadsheet_safe(row.get(k, "")) for k in ANSWER_COLUMNS})
+        writer.writerow({k: spreadsheet_safe(row.get(k, "")) for k in columns})
     with open(path, "a", newline="") as f:
         f.write(buf.getvalue())
         f.flush()
@@ -122,14 +159,14 @@ def _parse_csv(path: Path) -> tuple[list[tuple[int, dict[str, str | None]]], lis
         raise ValueError(f"{path}, line {reader.line_num}: not CSV the test page writes ({e}).") from None
     if rows and not text.endswith(("\n", "\r")):
         n, last = rows[-1]
-        if any(last.get(c) is None for c in ANSWER_COLUMNS):  # fewer fields: torn by a crash mid-write
+        if any(last.get(c) is None for c in fieldnames):  # fewer fields: torn by a crash mid-write
             rows.pop()
             left_out.append((f"{path}, line {n}", "the last line is cut short (a write that did not finish)"))
     kept = []
     for n, row in rows:
         if row.get("answer") is None:
-            have = sum(row.get(c) is not None for c in ANSWER_COLUMNS)
-            left_out.append((f"{path}, line {n}", f"{have} of the header's {len(ANSWER_COLUMNS)} fields, no answer"))
+            have = sum(row.get(c) is not None for c in fieldnames)
+            left_out.append((f"{path}, line {n}", f"{have} of the header's {len(fieldnames)} fields, no answer"))
         elif row["answer"] == "":
             left_out.append((f"{path}, line {n}", "no answer"))
         else:
@@ -148,13 +185,13 @@ def read_answers(folder: str | os.PathLike) -> list[dict[str, str]]:
     return _read_csv(path) if path.is_file() else []
 
 
-def _check_answer(test: ListeningTest, item_id: str, answer: str, where: str) -> dict[str, Any]:
+def _check_answer(test: ListeningTest, item_id: str, answer: str, where: str, clip: str | None = None
+                  ) -> dict[str, Any]:
     item = test.item_index.get(item_id)
     if item is None:
         raise ValueError(f"{where}: item {item_id!r} is not in test {test.test_id}.")
-    if answer not in item["choices"]:
-        raise ValueError(f"{where}: {answer!r} is not an answer to item {item_id} ({item['task']}); "
-                         f"choose one of {', '.join(item['choices'])}.")
+    if problem := check_answer(item, answer, clip):
+        raise ValueError(f"{where}: {problem}.")
     return item
 
 
@@ -183,14 +220,24 @@ class ListeningSession:
         self.folder = folder_path(folder)
         self.listener = check_listener(listener)
         self.test = load_test(self.folder)
-        self.answers = {
-            r["item"]: r["answer"] for r in read_answers(self.folder)
-            if r["test_id"] == self.test.test_id and r["listener"] == self.listener
-        }
+        items = self.test.item_index
+        self.answers: dict[str, Any] = {}  # item -> answer; a MUSHRA item -> {clip: rating}
+        for r in read_answers(self.folder):
+            if r["test_id"] == self.test.test_id and r["listener"] == self.listener:
+                if r["item"] in items and items[r["item"]]["task"] == MUSHRA:
+                    self.answers.setdefault(r["item"], {})[r.get(CLIP_COLUMN) or ""] = r["answer"]
+                else:
+                    self.answers[r["item"]] = r["answer"]
+
+    def _answered(self, item: dict[str, Any]) -> bool:
+        given = self.answers.get(item["id"])
+        if item["task"] == MUSHRA:
+            return isinstance(given, dict) and all(c in given for c in item["clips"])
+        return given is not None
 
     @property
     def remaining(self) -> list[dict[str, Any]]:
-        return [it for it in self.test.items if it["id"] not in self.answers]
+        return [it for it in self.test.items if not self._answered(it)]
 
     @property
     def done(self) -> bool:
@@ -200,19 +247,44 @@ class ListeningSession:
         remaining = self.remaining
         return remaining[0] if remaining else None
 
-    def answer(self, answer: str | int, item_id: str | None = None) -> None:
-        """Record ``answer`` to ``item_id`` (default: the next item) and write it to disk."""
+    def answer(self, answer: str | int | Mapping[str, int] | Sequence[int], item_id: str | None = None) -> None:
+        """Record ``answer`` to ``item_id`` (default: the next item) and write it to disk. A MUSHRA
+        item takes a rating 0-100 for each of its clips: ``{clip_id: rating}``, or the ratings in the
+        order the clips are shown (A, B, ...); they are written together."""
         if item_id is None:
             item = self.next_item()
             if item is None:
                 raise ValueError(f"{self.listener} has answered every item of test {self.test.test_id}.")
             item_id = item["id"]
+        if self.test.item_index.get(item_id, {}).get("task") == MUSHRA:
+            return self._rate(self.test.item_index[item_id], answer)
         item = _check_answer(self.test, item_id, str(answer), f"listener {self.listener}")
         append_answers(self.folder, [{
             "test_id": self.test.test_id, "listener": self.listener, "item": item_id, "task": item["task"],
             "answer": str(answer), "answered_at": _now(), "via": "notebook",
         }])
         self.answers[item_id] = str(answer)
+
+    def _rate(self, item: dict[str, Any], ratings: Any) -> None:
+        where = f"listener {self.listener}"
+        if isinstance(ratings, str | int) or not isinstance(ratings, Mapping | Sequence):
+            raise ValueError(f"{where}: item {item['id']} (mushra) takes a rating for each of its clips "
+                             f"({', '.join(item['clips'])}), as a mapping or a list in that order; got {ratings!r}.")
+        if not isinstance(ratings, Mapping):
+            if len(ratings) != len(item["clips"]):
+                raise ValueError(f"{where}: item {item['id']} rates {len(item['clips'])} clips, got "
+                                 f"{len(ratings)} ratings.")
+            ratings = dict(zip(item["clips"], ratings, strict=True))
+        missing = [c for c in item["clips"] if c not in ratings]
+        if missing:
+            raise ValueError(f"{where}: item {item['id']} needs a rating of every clip; missing {', '.join(missing)}.")
+        rows, now = [], _now()
+        for clip, rating in ratings.items():
+            _check_answer(self.test, item["id"], str(rating), where, clip)
+            rows.append({"test_id": self.test.test_id, "listener": self.listener, "item": item["id"], "task": MUSHRA,
+                         "answer": str(rating), "answered_at": now, "via": "notebook", CLIP_COLUMN: clip})
+        append_answers(self.folder, rows)
+        self.answers[item["id"]] = {r[CLIP_COLUMN]: r["answer"] for r in rows}
 
 
 class ImportReport(int):
@@ -248,9 +320,10 @@ class ImportReport(int):
         return "\n".join(lines)
 
 
-def _check_row(test: ListeningTest, row: Mapping[str, str | None], test_file: Path) -> dict[str, str]:
+def _check_row(test: ListeningTest, row: Mapping[str, str | None], test_file: Path, n_header: int
+               ) -> dict[str, str]:
     """An imported row, every field checked against the test and bounded; a ValueError says why not."""
-    for column in ANSWER_COLUMNS:
+    for column in ANSWER_COLUMNS + ((CLIP_COLUMN,) if CLIP_COLUMN in row else ()):
         value = row.get(column)
         if value is None:
             raise ValueError(f"no {column} (the row has fewer fields than the header)")
@@ -259,7 +332,7 @@ def _check_row(test: ListeningTest, row: Mapping[str, str | None], test_file: Pa
         if bad := _control_characters(value):
             raise ValueError(f"{column} holds control character(s) {', '.join(repr(c) for c in bad[:3])}")
     if row.get("_extra"):
-        raise ValueError(f"{len(row['_extra'])} field(s) more than the header's {len(ANSWER_COLUMNS)}")
+        raise ValueError(f"{len(row['_extra'])} field(s) more than the header's {n_header}")
     if row["test_id"] != test.test_id:
         raise ValueError(f"answers to test {row['test_id']!r}, but {test_file} is test {test.test_id!r}; import "
                          "it into the folder of its own test")
@@ -267,7 +340,8 @@ def _check_row(test: ListeningTest, row: Mapping[str, str | None], test_file: Pa
         listener = check_listener(row["listener"])
     except ConfigError as e:
         raise ValueError(str(e)) from None
-    item = _check_answer(test, row["item"], row["answer"], "row")
+    clip = row.get(CLIP_COLUMN) or ""
+    item = _check_answer(test, row["item"], row["answer"], "row", clip or None)
     if row["task"] != item["task"]:
         raise ValueError(f"task {row['task']!r}, but item {row['item']} is a {item['task']} item")
     try:
@@ -279,7 +353,7 @@ def _check_row(test: ListeningTest, row: Mapping[str, str | None], test_file: Pa
     if not _VIA.fullmatch(via):
         raise ValueError(f"via {via!r} must be a word such as page or notebook")
     return {"test_id": row["test_id"], "listener": listener, "item": row["item"], "task": item["task"],
-            "answer": row["answer"], "answered_at": row["answered_at"], "via": via}
+            "answer": row["answer"], "answered_at": row["answered_at"], "via": via, CLIP_COLUMN: clip}
 
 
 def import_answers(folder: str | os.PathLike, path: str | os.PathLike) -> ImportReport:
@@ -296,18 +370,19 @@ def import_answers(folder: str | os.PathLike, path: str | os.PathLike) -> Import
     files = sorted(p for p in path.glob("*.csv") if p.is_file()) if path.is_dir() else [path]
     test = load_test(folder)
     test_file = folder_path(folder) / TEST_FILE
-    have = {(r["test_id"], r["listener"], r["item"], r["answer"], r["answered_at"]) for r in read_answers(folder)}
+    key_columns = ("test_id", "listener", "item", "answer", "answered_at", CLIP_COLUMN)
+    have = {tuple(r.get(k) or "" for k in key_columns) for r in read_answers(folder)}
     new, skipped, duplicates = [], [], 0
     for file in files:
         rows, left_out = _parse_csv(file)
         skipped += left_out
         for n, row in rows:
             try:
-                checked = _check_row(test, row, test_file)
+                checked = _check_row(test, row, test_file, len(row) - ("_extra" in row))
             except ValueError as e:
                 skipped.append((f"{file}, line {n}", str(e)))
                 continue
-            key = tuple(checked[k] for k in ("test_id", "listener", "item", "answer", "answered_at"))
+            key = tuple(checked[k] for k in key_columns)
             if key in have:
                 duplicates += 1
             else:

@@ -1,4 +1,5 @@
-"""Listening tests built from run folders: generated clips against the first run's real data."""
+"""Listening tests built from run folders: generated clips against the first run's real data, and a
+vocoder run's renderings of its held-out clips in a MUSHRA test."""
 
 from __future__ import annotations
 
@@ -14,7 +15,17 @@ from audiogan import datasets, training
 from audiogan.errors import ConfigError
 from audiogan.evaluation.metrics import median_pitch
 from audiogan.listening.answers import check_listener
-from audiogan.listening.design import TASKS, TEST_FILE, ListeningTest, Source, check_tasks, create_test, load_test
+from audiogan.listening.design import (
+    MUSHRA,
+    TASKS,
+    TEST_FILE,
+    ListeningTest,
+    Source,
+    check_tasks,
+    create_test,
+    load_test,
+)
+from audiogan.listening.mushra import create_mushra
 from audiogan.runs import RunFolder
 
 # ---------------------------------------------------------------------------- building from runs
@@ -51,6 +62,7 @@ def measured_labels(clips: np.ndarray, sample_rate: int, dataset_info: Mapping[s
 
 def check_notebook_parameters(
     *, n_per_source: Any, tasks: Any, listener: Any, import_answers: Any, n_path: Any, interpolation: Any,
+    mushra_run: Any = "", mushra_items: Any = 8, mushra_answers: Any = "",
 ) -> None:
     """The listening and latent parameters of ``04_listening_test``; a bad one stops with its name."""
     if not isinstance(n_per_source, int) or isinstance(n_per_source, bool) or n_per_source < 1:
@@ -65,6 +77,17 @@ def check_notebook_parameters(
         raise ConfigError(f"n_path={n_path!r} must be a whole number of at least 2 (the two ends).")
     if interpolation not in ("lerp", "slerp"):
         raise ConfigError(f"interpolation={interpolation!r} must be 'lerp' (linear) or 'slerp' (spherical).")
+    if mushra_run and not (Path(mushra_run) / "config.json").is_file():
+        raise ConfigError(f"mushra_run={mushra_run!r} is not a run folder (no config.json); give a vocoder run "
+                          "trained with 07_vocoder, or leave it empty.")
+    if not isinstance(mushra_items, int) or isinstance(mushra_items, bool) or mushra_items < 1:
+        raise ConfigError(f"mushra_items={mushra_items!r} must be a positive whole number.")
+    if mushra_answers and not mushra_run:
+        raise ConfigError(f"mushra_answers={mushra_answers!r} needs mushra_run, the vocoder run whose test "
+                          "they answer.")
+    if mushra_answers and not Path(mushra_answers).exists():
+        raise ConfigError(f"mushra_answers={mushra_answers!r} does not exist; give the file the MUSHRA page saved "
+                          "(or a folder of such files), or leave it empty.")
 
 
 def test_folder(run_dir: str | os.PathLike) -> Path:
@@ -108,3 +131,39 @@ def build_from_runs(
         sources.append(Source(name, clips, False, labels))
     return create_test(folder, sources, config.sample_rate, n_per_source=n_per_source, tasks=tasks, seed=seed,
                        new_test=new_test)
+
+
+def build_mushra_from_run(
+    run_dir: str | os.PathLike, *, n_items: int = 8, seed: int = 0, griffin_lim_iters: int = 32,
+    new_test: bool = False, folder: str | os.PathLike | None = None,
+) -> ListeningTest:
+    """A MUSHRA test of a vocoder run (07_vocoder; latest checkpoint): up to ``n_items`` of its held-out
+    clips, each as the reference, with the vocoder's and Griffin-Lim's renderings of its mel
+    (:func:`audiogan.evaluation.vocoder_eval.resynthesise`) as the systems, written to ``folder``
+    (default ``RUN/listening/``). A test already there with the same settings and checkpoint is kept
+    with its answers, without rendering anything again."""
+    from audiogan.evaluation import vocoder_eval
+    from audiogan.training import vocoder_loop
+    from audiogan.training.vocoder_config import VocoderConfig
+
+    config = VocoderConfig.load(run_dir)
+    folder = test_folder(run_dir) if folder is None else Path(folder)
+    run = RunFolder(run_dir)
+    try:
+        step = run.latest_step()
+    finally:
+        run.close()
+    if step is None:
+        raise ConfigError(f"{run_dir} has no checkpoint yet; train the vocoder with 07_vocoder first.")
+    made = {"run": Path(run_dir).name, "step": int(step), "griffin_lim_iters": griffin_lim_iters}
+    if (folder / TEST_FILE).is_file() and not new_test:
+        old = load_test(folder)
+        if old.settings.get("kind") == MUSHRA and all(old.settings.get(k) == v for k, v in
+                                                       (made | {"n_items": n_items, "seed": seed}).items()):
+            return old
+    data = vocoder_loop.load_data(config)
+    vocoder, state = vocoder_loop.restore(run_dir)
+    audio = vocoder_eval.resynthesise(vocoder, state, data.held_out.clips, n_iter=griffin_lim_iters)
+    systems = {name: np.clip(audio[name], -1.0, 1.0) for name in ("vocoder", "griffin_lim")}
+    return create_mushra(folder, audio["ground_truth"], systems, config.sample_rate, n_items=n_items, seed=seed,
+                         settings=made, new_test=new_test)

@@ -26,8 +26,13 @@ QUESTIONS = {
     "understanding": "How easy is it to tell what this clip is? 1 = very hard ... 5 = very easy.",
     "diversity": "How different are these clips from each other? 1 = all the same ... 5 = all different.",
     "label": "Which class is this clip?",
+    "mushra": "Compare each clip with the Reference and rate it from 0 to 100 (0-20 bad, 20-40 poor, 40-60 fair, "
+              "60-80 good, 80-100 excellent). One of the clips is the Reference itself: give it 100.",
 }
+MUSHRA = "mushra"  # an item rating several clips against an open reference (ITU-R BS.1534), see .mushra
 ANSWER_COLUMNS = ("test_id", "listener", "item", "task", "answer", "answered_at", "via")
+# Written only where a test has MUSHRA items (one row per rated clip), so older answer files read as before.
+CLIP_COLUMN = "clip"
 TEST_FILE, ANSWERS_FILE, PAGE_FILE = "test.json", "answers.csv", "test.html"
 
 
@@ -69,10 +74,34 @@ class ListeningTest:
             "test_id": self.test_id,
             "items": [
                 {"id": it["id"], "task": it["task"], "clips": it["clips"], "choices": it["choices"],
-                 "question": QUESTIONS[it["task"]]}
+                 "question": QUESTIONS[it["task"]]} | ({"reference": it["reference"]} if "reference" in it else {})
                 for it in self.items
             ],
         }
+
+    @property
+    def columns(self) -> tuple[str, ...]:
+        """The columns of this test's answers: ``ANSWER_COLUMNS``, and ``clip`` when it has MUSHRA items."""
+        return ANSWER_COLUMNS + ((CLIP_COLUMN,) if any(it["task"] == MUSHRA for it in self.items) else ())
+
+
+def check_answer(item: dict[str, Any], answer: str, clip: str | None = None) -> str | None:
+    """Why ``answer`` (to ``clip`` of a MUSHRA item) is no answer to ``item``; None when it is one. A
+    MUSHRA rating is a whole number 0-100 written plainly ("85", not "085" or "85.0") for one of the
+    item's rated clips; any other item takes one of its choices and no clip."""
+    if item["task"] == MUSHRA:
+        if clip not in item["clips"]:
+            return (f"clip {clip!r} is not rated in item {item['id']} (mushra); rate one of "
+                    f"{', '.join(item['clips'])}")
+        if not (answer.isascii() and answer.isdigit() and str(int(answer)) == answer and int(answer) <= 100):
+            return f"{answer!r} is not a rating of item {item['id']} (mushra); give a whole number from 0 to 100"
+        return None
+    if clip:
+        return f"clip {clip!r} given, but item {item['id']} ({item['task']}) takes one answer, not one per clip"
+    if answer not in item["choices"]:
+        return (f"{answer!r} is not an answer to item {item['id']} ({item['task']}); "
+                f"choose one of {', '.join(item['choices'])}")
+    return None
 
 
 def check_tasks(tasks: str | Sequence[str]) -> tuple[str, ...]:
@@ -171,8 +200,15 @@ def create_test(
     already holds a test made with the same settings keeps it, with its clips and answers, so
     running the notebook again continues the test; other settings are refused unless ``new_test``,
     which moves the old test and its answers to ``archive/TEST_ID/``."""
+    return write_test(folder, design_test(sources, sample_rate, **design), sources, new_test=new_test)
+
+
+def write_test(
+    folder: str | os.PathLike, test: ListeningTest, sources: Sequence[Source], *, new_test: bool = False,
+) -> ListeningTest:
+    """Write a designed ``test`` (each clip from its source, as WAV, then ``test.json``) into ``folder``;
+    a test already there is kept, refused or archived as :func:`create_test` says."""
     folder = folder_path(folder)
-    test = design_test(sources, sample_rate, **design)
     if (folder / TEST_FILE).is_file():
         old = load_test(folder)
         if old.settings == test.settings and not new_test:
@@ -192,7 +228,8 @@ def create_test(
                 shutil.move(str(folder / name), str(archive / name))
     by_name = {s.name: s for s in sources}
     for clip in test.clips:
-        write_wav(folder / "clips" / f"{clip['id']}.wav", by_name[clip["source"]].clips[clip["index"]], sample_rate)
+        wav = by_name[clip["source"]].clips[clip["index"]]
+        write_wav(folder / "clips" / f"{clip['id']}.wav", wav, test.sample_rate)
     atomic_write_text(folder / TEST_FILE, json.dumps(test.to_dict(), indent=1) + "\n")
     return test
 
