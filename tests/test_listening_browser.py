@@ -180,3 +180,95 @@ def test_missing_chromium_skips_outside_ci_and_fails_in_ci(monkeypatch, tmp_path
     monkeypatch.delenv("CI")
     with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
         module.chromium_or_skip()
+
+
+def untrained_vocoder_run(run_dir: Path) -> Path:
+    """A vocoder run folder (07_vocoder's layout) whose checkpoint is the freshly initialised state."""
+    from audiogan.training import vocoder_loop, vocoder_step
+    from audiogan.training.vocoder_config import VocoderConfig
+
+    config = VocoderConfig(run_dir=str(run_dir), dataset="tones", model="hifigan", variant="tiny", steps=1,
+                           batch_size=4, seed=0, sample_rate=8000, segment_samples=256, clip_samples=2048,
+                           n_clips=12, eval_clips=3)
+    run = RunFolder(run_dir)
+    vocoder_loop.write_config(run, config)
+    run.write_json("dataset.json", {"steps_per_epoch": 1})
+    _, state = vocoder_step.create(config, 1)
+    run.save_checkpoint(0, state)
+    run.close()
+    return run_dir
+
+
+def rate_in_browser(page_path: Path, test, download_dir: Path, listener: str = "Ada") -> tuple[Path, dict]:
+    """Rate every MUSHRA item on the page (reloading half-way): clip k of item i gets 10 + 20k + i."""
+    from playwright.sync_api import sync_playwright
+
+    given, errors = {}, []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(page_path.resolve().as_uri())
+
+            def start():
+                page.fill("#listener", listener)
+                page.click("#begin")
+
+            start()
+            for i in range(len(test.items)):
+                if i == 1:  # a reload after the first item: the page goes on where it stopped
+                    page.reload()
+                    start()
+                item = test.item_index[page.get_attribute("#progress", "data-item")]
+                assert page.text_content("#progress") == f"Item {i + 1} of {len(test.items)}"
+                assert page.locator("#mushra button.play").count() == len(item["clips"]) + 1
+                assert page.get_attribute("#mushra button.play >> nth=0", "data-clip") == item["reference"]
+                page.click("#mushra button.play >> nth=1")  # switching between clips is a click each
+                page.click("#stop")
+                sliders = page.locator("#mushra input.rating")
+                assert sliders.count() == len(item["clips"])
+                for k in range(len(item["clips"])):
+                    assert page.is_disabled("#mushra-next")  # every slider must be set first
+                    clip = sliders.nth(k).get_attribute("data-clip")
+                    given[(item["id"], clip)] = 10 + 20 * k + i
+                    sliders.nth(k).fill(str(given[(item["id"], clip)]))
+                page.click("#mushra-next")
+            assert page.is_visible("#finished")
+            with page.expect_download() as info:
+                page.click("#download")
+            saved = download_dir / info.value.suggested_filename
+            info.value.save_as(saved)
+        finally:
+            browser.close()
+    assert errors == []
+    return saved, given
+
+
+def test_mushra_page_ratings_import_into_the_notebook_analysis(tmp_path):
+    chromium_or_skip()
+    run_dir = untrained_run(tmp_path / "run")
+    vocoder_dir = untrained_vocoder_run(tmp_path / "vocoder")
+    test = listening.build_mushra_from_run(vocoder_dir, n_items=2, seed=1)  # what the notebook builds and keeps
+    folder = listening.test_folder(vocoder_dir)
+    saved, given = rate_in_browser(listening.export_html(folder), test, tmp_path)
+    with open(saved, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {(r["item"], r["clip"]): int(r["answer"]) for r in rows} == given and len(rows) == 2 * 4
+
+    run_notebook("04_listening_test", run_dir, LISTEN | {"mushra_run": str(vocoder_dir), "mushra_items": 2,
+                                                         "mushra_answers": str(saved)})
+    executed = (run_dir / "04_listening_test.ipynb").read_text()
+    assert f"MUSHRA test {test.test_id}: 2 items" in executed and "imported 8 new MUSHRA ratings" in executed
+    analysis = json.loads((folder / "analysis.json").read_text())
+    by_condition = defaultdict(list)
+    for (_, clip), rating in given.items():
+        by_condition[test.clip_index[clip]["condition"]].append(rating)
+    assert {r["condition"]: (r["n"], r["mean"]) for r in analysis["mushra"]} == {
+        c: (2, pytest.approx(sum(v) / 2)) for c, v in by_condition.items()}
+    assert set(by_condition) == {"hidden_reference", "anchor", "vocoder", "griffin_lim"}
+    # Ada rated the hidden reference below 90 unless it was shown last: post-screening says so.
+    (screen,) = analysis["mushra_screening"]
+    low = sum(r < 90 for r in by_condition["hidden_reference"])
+    assert (screen["listener"], screen["hidden_reference_below"], screen["flagged"]) == ("Ada", low, low > 0)
+    assert (folder / "analysis.png").stat().st_size > 1000

@@ -130,8 +130,8 @@ def mushra_table(rows: list[dict[str, Any]], by: Sequence[str] = ()) -> list[dic
     """Per condition (and per each of ``by``, e.g. ``("item",)``): ``n`` ratings, from how many
     ``listeners``, their ``mean`` and its 95% interval (``ci_low``, ``ci_high``) from Student's t over
     the listener-item ratings, each rating one observation (BS.1534-3's interval; ratings of one
-    listener are not independent, so it is a little narrow where listeners differ a lot). The hidden
-    reference first, then the systems by name, then the anchor."""
+    listener are not independent, so it is a little narrow where listeners differ a lot; it is not
+    cut to the 0-100 scale). The hidden reference first, then the systems by name, then the anchor."""
     groups: dict[tuple, list[dict]] = {}
     for r in rows:
         if r["task"] == MUSHRA:

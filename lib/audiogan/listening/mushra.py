@@ -17,7 +17,7 @@ import hashlib
 import json
 import math
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -113,8 +113,9 @@ def design_mushra(
     for k, j in enumerate(order):
         i, condition = entries[j]
         ids[(i, condition)] = f"c{k:03d}"
-        clips.append({"id": f"c{k:03d}", "source": source_of[condition], "real": condition in (REFERENCE,
-                      HIDDEN_REFERENCE), "index": int(i), "label": None, "condition": condition})
+        real = condition in (REFERENCE, HIDDEN_REFERENCE)
+        clips.append({"id": f"c{k:03d}", "source": source_of[condition], "real": real, "index": int(i), "label": None,
+                      "condition": condition})
     items = []
     for i in chosen:
         shown = [conditions[j] for j in rng.permutation(len(conditions))]
@@ -149,8 +150,3 @@ def letters(n: int) -> list[str]:
             name = chr(65 + r) + name
         out.append(name)
     return out
-
-
-def conditions_of(test: ListeningTest) -> Sequence[str]:
-    """The rated conditions of a MUSHRA test, in its design's order (hidden reference, anchor, systems)."""
-    return test.settings.get("conditions", [])
