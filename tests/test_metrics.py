@@ -206,3 +206,40 @@ def test_pitch_accuracy_and_distribution_distance():
     assert M.pitch_distribution_distance(hz, hz) == pytest.approx(0, abs=1e-9)
     assert M.pitch_distribution_distance(hz * 2 ** (3 / 12), hz) == pytest.approx(3, rel=1e-6)
     assert np.isnan(M.pitch_distribution_distance(np.array([np.nan]), hz))
+
+
+# ---------------------------------------------------------------------------- noise: spectral flatness
+def test_white_noise_is_about_0_56_flat_whatever_its_level():
+    """The power of a white-noise bin is exponentially distributed (under a Hann window too), and the
+    geometric over the arithmetic mean of an exponential variable is exp(-Euler's gamma) = 0.5615."""
+    noise = np.random.default_rng(0).standard_normal((8, 16384)).astype(np.float32)
+    flat = M.spectral_flatness(0.3 * noise)
+    assert flat.shape == (8,)
+    np.testing.assert_allclose(flat, np.exp(-np.euler_gamma), atol=0.02)
+    np.testing.assert_allclose(M.spectral_flatness(0.003 * noise), flat, rtol=1e-3)  # level does not count
+    assert M.flatness(0.3 * noise) == pytest.approx(np.median(flat))
+
+
+def test_a_pure_tone_is_near_zero_flat():
+    assert M.spectral_flatness(_sine(440, 16000, seconds=1.0))[0] < 1e-3
+
+
+def test_quiet_frames_are_left_out():
+    rng = np.random.default_rng(1)
+    noise = 0.3 * rng.standard_normal(8192).astype(np.float32)
+    silent = np.concatenate([noise, np.zeros(8192, np.float32)])  # zeros alone would be perfectly flat: 1
+    quiet_tone = np.concatenate([noise, 0.02 * _sine(440, 16000, seconds=1.0)[:8192]])  # a tone alone: 0
+    flat = M.spectral_flatness(np.stack([silent, quiet_tone]))
+    np.testing.assert_allclose(flat, np.exp(-np.euler_gamma), atol=0.03)
+    # Above a tenth of the loudest frame's energy a frame counts: a loud tone over most of the clip wins.
+    loud_tone = np.concatenate([noise[:4096], 0.5 * _sine(440, 16000, seconds=1.0)[:12288]])
+    assert M.spectral_flatness(loud_tone)[0] < 0.01
+
+
+def test_silent_clips_have_no_flatness_and_short_clips_are_padded():
+    flat = M.spectral_flatness(np.zeros((2, 300), np.float32))
+    assert np.all(np.isnan(flat)) and np.isnan(M.flatness(np.zeros((2, 300))))
+    short = M.spectral_flatness(np.random.default_rng(2).standard_normal((1, 300)))
+    assert np.isfinite(short[0])
+    clips = np.stack([np.zeros(4096), np.random.default_rng(3).standard_normal(4096)])
+    assert np.isfinite(M.flatness(clips))  # a silent clip does not make the set's figure NaN

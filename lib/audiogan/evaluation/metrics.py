@@ -1,6 +1,6 @@
 """Objective measurements of audio: pitch (tones), classifier scores (IS, modified IS, AM, Fréchet
-distance), NDB/K and nearest-neighbour distances. Pure functions over arrays; ``audiogan.evaluation.evaluate``
-feeds them clips, a classifier and real-data references."""
+distance), NDB/K, nearest-neighbour distances and spectral flatness (noise). Pure functions over arrays;
+``audiogan.evaluation.evaluate`` feeds them clips, a classifier and real-data references."""
 
 from __future__ import annotations
 
@@ -255,6 +255,52 @@ def nn_memorisation(feats_nd: np.ndarray, train_feats_md: np.ndarray, exclude=No
     """|D|train (WaveGAN paper): mean distance from each clip to its nearest training clip. Much
     lower than real test clips get means the generator copies its training data."""
     return float(nearest_distances(feats_nd, train_feats_md, exclude).mean())
+
+
+# ---------------------------------------------------------------------------- noise
+FLATNESS_FFT = 512
+FLATNESS_HOP = 128  # n_fft / 4, librosa's default
+FLATNESS_LOUD = 0.1  # frames above this share of the clip's loudest frame's energy are measured
+_POWER_FLOOR = 1e-10  # librosa.feature.spectral_flatness's amin, on the power spectrum
+
+
+def spectral_flatness(
+    clips: np.ndarray, n_fft: int = FLATNESS_FFT, hop: int = FLATNESS_HOP, loud: float = FLATNESS_LOUD,
+    chunk: int = 256,
+) -> np.ndarray:
+    """Per clip: the median spectral flatness of its loud frames, float64 (N,); NaN for a silent clip.
+
+    Frames of ``n_fft`` samples every ``hop`` (periodic Hann, uncentred; a clip shorter than one frame
+    is zero-padded to one). A frame is loud when its energy (the sum of its power spectrum) is above
+    ``loud`` times that of the clip's own loudest frame, so a clip's pauses and fades are left out
+    and a quiet clip is judged like a loud one. Flatness is the geometric over the arithmetic mean of
+    the power spectrum (floored at 1e-10, as librosa's): about exp(-Euler's gamma) = 0.56 for white
+    noise, near 0 for a pure tone.
+    """
+    clips = np.atleast_2d(np.asarray(clips, dtype=np.float32))
+    if clips.shape[1] < n_fft:
+        clips = np.pad(clips, ((0, 0), (0, n_fft - clips.shape[1])))
+    window = librosa.filters.get_window("hann", n_fft, fftbins=True).astype(np.float32)
+    out = np.full(len(clips), np.nan)
+    for s in range(0, len(clips), chunk):
+        frames_bfn = librosa.util.frame(clips[s:s + chunk], frame_length=n_fft, hop_length=hop, axis=-1)
+        frames_bfn = np.moveaxis(frames_bfn, -1, 1) * window  # (clips, frames, n_fft)
+        power_bfk = np.abs(np.fft.rfft(frames_bfn, axis=-1)).astype(np.float64) ** 2
+        energy_bf = power_bfk.sum(-1)
+        floored = np.maximum(power_bfk, _POWER_FLOOR)
+        flat_bf = np.exp(np.log(floored).mean(-1)) / floored.mean(-1)
+        is_loud = energy_bf > loud * energy_bf.max(1, keepdims=True)
+        for i, (flat_f, keep) in enumerate(zip(flat_bf, is_loud, strict=True)):
+            if keep.any():
+                out[s + i] = float(np.median(flat_f[keep]))
+    return out
+
+
+def flatness(clips: np.ndarray) -> float:
+    """A set's noise figure: the median over its clips of :func:`spectral_flatness` (silent clips
+    left out); NaN when every clip is silent."""
+    per_clip = spectral_flatness(clips)
+    return float(np.nanmedian(per_clip)) if np.isfinite(per_clip).any() else float("nan")
 
 
 # ---------------------------------------------------------------------------- spread over splits
