@@ -119,10 +119,12 @@ def main(argv=None) -> int:
 class Worker:
     """A worker.py process: one JSON command in, one JSON reply out."""
 
-    def __init__(self, python: str, framework: str):
+    def __init__(self, python: str, framework: str, script: list[str] | None = None):
+        """Runs ``python *script framework``; ``script`` is ``[worker.py]`` unless given (vocoder_step.py's)."""
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self.framework = framework
-        self.proc = subprocess.Popen([python, str(WORKER), framework], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        script = [str(WORKER)] if script is None else script
+        self.proc = subprocess.Popen([python, *script, framework], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                      env=env, text=True, cwd=str(ROOT))
 
     def __call__(self, cmd: str, **kw) -> dict:

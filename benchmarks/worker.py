@@ -171,8 +171,11 @@ class TorchSide:
         return {"losses": self.metrics}
 
 
-def serve(framework: str) -> None:
-    side = JaxSide() if framework == "jax" else TorchSide()
+def serve(side, commands: tuple[str, ...] = ()) -> None:
+    """Answer commands for ``side`` ("jax", "torch", or a side object, e.g. ``vocoder_step.py``'s) until
+    ``finish`` or an error; ``commands`` names further methods of the side it may be asked to run."""
+    if isinstance(side, str):
+        side = JaxSide() if side == "jax" else TorchSide()
     out = sys.stdout
     sys.stdout = sys.stderr  # library prints must not corrupt the reply stream
     for line in sys.stdin:
@@ -189,6 +192,8 @@ def serve(framework: str) -> None:
                 reply = {"reset": reset_peak()}
             elif cmd == "finish":
                 reply = side.finish() | {"steps_peak_rss_mib": steps_peak_rss_mib()}
+            elif cmd in commands:
+                reply = getattr(side, cmd)(**msg)
             else:
                 raise ValueError(f"unknown command {cmd!r}")
             reply["peak_rss_mib"] = peak_rss_mib()
@@ -198,7 +203,6 @@ def serve(framework: str) -> None:
         out.flush()
         if cmd == "finish" or "error" in reply:
             return
-
 
 
 if __name__ == "__main__":

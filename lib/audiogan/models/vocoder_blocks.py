@@ -26,12 +26,15 @@ the next call, so the weights that train are the defaults.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
 from flax import nnx
+
+from audiogan.models import conv as conv_forms
 
 NORMS = ("weight", "spectral", None)
 _DIMENSION_NUMBERS = {1: ("NWC", "WIO", "NWC"), 2: ("NHWC", "HWIO", "NHWC")}
@@ -98,12 +101,66 @@ def from_torch_layout(weight, transposed: bool = False):
 
 
 def conv(x: jax.Array, kernel: jax.Array, *, stride=1, padding=0, dilation=1, groups: int = 1) -> jax.Array:
-    """Channels-last convolution as PyTorch's ``ConvNd``: x (B, *S, Cin), kernel (*K, Cin // groups, Cout)."""
+    """Channels-last convolution as PyTorch's ``ConvNd``: x (B, *S, Cin), kernel (*K, Cin // groups, Cout).
+
+    Grouped 1-D convolutions (the discriminators') go through :func:`grouped_conv1d`."""
     rank = kernel.ndim - 2
+    if rank == 1 and groups > 1 and _tuple(dilation, 1) == (1,):
+        (stride,), ((lo, hi),) = _tuple(stride, 1), _padding(padding, 1)
+        return grouped_conv1d(x, kernel, stride, (lo, hi), groups)
     return jax.lax.conv_general_dilated(
         x, kernel, window_strides=_tuple(stride, rank), padding=_padding(padding, rank),
         rhs_dilation=_tuple(dilation, rank), dimension_numbers=_DIMENSION_NUMBERS[rank],
         feature_group_count=groups)
+
+
+def grouped_conv1d(x_btc: jax.Array, kernel: jax.Array, stride: int, pads: tuple[int, int], groups: int) -> jax.Array:
+    """A strided grouped 1-D convolution as a stride-1 one on blocks of ``stride`` samples (space-to-depth,
+    each group's block channels kept together): (B, T, C) -> (B, (T + lo + hi - K) // stride + 1, O).
+
+    XLA:CPU runs the grouped kernel gradient that autodiff makes (``batch_group_count``) as a naive loop:
+    12 s for MelGAN's 1024-channel layer at batch 32 where this form's, one batched product per tap, takes
+    well under one (benchmarks/README.md)."""
+    b, t, c = x_btc.shape
+    k, cg, o = kernel.shape
+    n_out = (t + pads[0] + pads[1] - k) // stride + 1
+    taps = -(-k // stride)
+    n_blocks = n_out + taps - 1
+    config = [(0, 0, 0), (pads[0], n_blocks * stride - t - pads[0], 0), (0, 0, 0)]
+    xp = jax.lax.pad(x_btc, jnp.zeros((), x_btc.dtype), config)  # a negative right pad crops what is never read
+    x_blk = xp.reshape(b, n_blocks, stride, groups, cg).transpose(0, 1, 3, 2, 4).reshape(b, n_blocks, -1)
+    w_blk = jnp.pad(kernel, ((0, taps * stride - k), (0, 0), (0, 0))).reshape(taps, stride * cg, o)
+    return _grouped_corr(x_blk, w_blk, groups)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2,))
+def _grouped_corr(x_btc: jax.Array, w: jax.Array, groups: int) -> jax.Array:
+    """Stride-1, unpadded grouped correlation: x (B, T, G * Cg), w (K, Cg, G * Og) -> (B, T - K + 1, G * Og)."""
+    return jax.lax.conv_general_dilated(x_btc, w, (1,), ((0, 0),), dimension_numbers=_DIMENSION_NUMBERS[1],
+                                        feature_group_count=groups)
+
+
+def _grouped_corr_fwd(x_btc, w, groups):
+    return _grouped_corr(x_btc, w, groups), (x_btc, w)
+
+
+def _grouped_corr_bwd(groups, residuals, g_bto):
+    x_btc, w = residuals
+    taps, cg, o = w.shape
+    og = o // groups
+    # d/dx: the grouped correlation of the padded cotangent with each group's kernel flipped and transposed.
+    w_t = jnp.flip(w, 0).reshape(taps, cg, groups, og).transpose(0, 3, 2, 1).reshape(taps, og, groups * cg)
+    dx = jax.lax.conv_general_dilated(g_bto, w_t, (1,), ((taps - 1, taps - 1),),
+                                      dimension_numbers=_DIMENSION_NUMBERS[1], feature_group_count=groups)
+    # d/dw: per tap, one product batched over the groups, summed over batch and positions.
+    b, n_out = g_bto.shape[:2]
+    x_g = x_btc.reshape(b, x_btc.shape[1], groups, cg)
+    g_g = g_bto.reshape(b, n_out, groups, og)
+    dw = jnp.stack([jnp.einsum("bqgc,bqgo->cgo", x_g[:, i:i + n_out], g_g) for i in range(taps)])
+    return dx, dw.reshape(taps, cg, o)
+
+
+_grouped_corr.defvjp(_grouped_corr_fwd, _grouped_corr_bwd)
 
 
 def _add_bias(y: jax.Array, bias: jax.Array) -> jax.Array:
@@ -178,9 +235,10 @@ class Conv(nnx.Module):
 class ConvTranspose1d(nnx.Module):
     """PyTorch's ``ConvTranspose1d`` under weight norm, channels-last: (B, T, in) -> (B, T', out).
 
-    ``T' = (T - 1) * stride - 2 * padding + kernel_size + output_padding``. Written as a stride-1 convolution
-    of the input dilated by ``stride`` with the flipped kernel. ``weight_v`` is stored (k, in, out) and
-    ``weight_g`` has one gain per input channel (torch's ``weight_norm`` on a ``(in, out, k)`` weight).
+    ``T' = (T - 1) * stride - 2 * padding + kernel_size + output_padding``: the adjoint of a strided
+    convolution, computed by :func:`audiogan.models.conv.conv1d_transpose` in the package's form.
+    ``weight_v`` is stored (k, in, out) and ``weight_g`` has one gain per input channel (torch's
+    ``weight_norm`` on a ``(in, out, k)`` weight).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int = 0,
@@ -199,10 +257,10 @@ class ConvTranspose1d(nnx.Module):
         return weight_norm(self.weight_v[...], self.weight_g[...], 1)
 
     def __call__(self, x_btc: jax.Array) -> jax.Array:
-        edge = self.kernel_size - 1 - self.padding
-        y_btc = jax.lax.conv_general_dilated(
-            x_btc, self.kernel()[::-1], window_strides=(1,), padding=((edge, edge + self.output_padding),),
-            lhs_dilation=(self.stride,), dimension_numbers=_DIMENSION_NUMBERS[1])
+        # models.conv's transposed convolution (by output phases in its polyphase form; XLA:CPU runs the
+        # dilated input of lax's far slower): TF's layout (k, out, in), forward padding (p, p - output_padding).
+        y_btc = conv_forms.conv1d_transpose(x_btc, jnp.swapaxes(self.kernel(), 1, 2), self.stride,
+                                            (self.padding, self.padding - self.output_padding))
         return _add_bias(y_btc, self.bias[...])
 
 
