@@ -1,6 +1,6 @@
 """``make demo``: notebooks 01 -> 04 headless on the embedded tones, sized for 2 CPU cores.
 
-    python -m audiogan.cli.demo --run-dir runs/demo [--steps N] [--dataset tones|digits|drums]
+    python -m audiogan.cli.demo --run-dir runs/demo [--steps N] [--dataset tones|digits|drums] [--recipe classic]
 
 The default stays ``tones``, the fastest to train at this size; ``--dataset digits`` runs the same
 recipe on the spoken digits at 8 kHz x 8,192 samples (``benchmarks/README.md`` has the step times).
@@ -15,16 +15,22 @@ from pathlib import Path
 from audiogan import xla
 from audiogan.pipeline import run_pipeline
 
-# Half-second clips at 8 kHz keep the classic GAN (4.4 M generator weights) at about a tenth of a
-# second per step on two cores, so the demo trains long enough to make audible tones.
+# Half-second clips at 8 kHz, sized for two cores; what each recipe adds is in RECIPES.
 DEMO = {
-    "dataset": "tones", "model": "mlp", "loss": "ns", "sample_rate": 8000, "clip_samples": 4096,
-    "batch_size": 128, "n_clips": 2048, "seed": 0, "log_every": 50, "preview_every": 500,
-    "checkpoint_every": 500,
+    "dataset": "tones", "sample_rate": 8000, "clip_samples": 4096, "n_clips": 2048, "seed": 0,
+    "log_every": 50, "preview_every": 500, "checkpoint_every": 500, "steps": 2500,
+}
+# The default first. "conditional": the classic fully connected GAN told which note to make (a projection
+# discriminator), with an R1 penalty that keeps the discriminator from winning outright; 13 notes, 15 of
+# 16 in tune after 2,500 steps (benchmarks/README.md). "classic": the plain classic GAN (4.4 M generator
+# weights), which collapses onto one note on the tones: where the workshop teaches mode collapse.
+RECIPES = {
+    "conditional": {"model": "mlp", "loss": "ns", "batch_size": 128, "conditional": True, "r1_weight": 10.0},
+    "classic": {"model": "mlp", "loss": "ns", "batch_size": 128},
 }
 
 
-# What changes for the other embedded datasets (same model, loss and schedule).
+# What changes for the other embedded datasets (same recipe and schedule).
 DATASETS = {
     "tones": {},
     "digits": {"dataset": "digits", "sample_rate": 8000, "clip_samples": 8192, "n_clips": 5000},
@@ -32,12 +38,15 @@ DATASETS = {
 }
 
 
-def demo_parameters(steps: int, dataset: str = "tones") -> dict[str, dict]:
-    demo = DEMO | DATASETS[dataset]
+def demo_parameters(steps: int | None = None, dataset: str = "tones", recipe: str = "conditional") -> dict[str, dict]:
+    """Each notebook's parameters; ``steps`` None: the demo's 2,500."""
+    demo = DEMO | RECIPES[recipe] | DATASETS[dataset]
+    if steps is not None:
+        demo["steps"] = steps
     data = {k: demo[k] for k in ("dataset", "sample_rate", "clip_samples", "n_clips", "seed")}
     return {
         "01_data": data,
-        "02_train": demo | {"steps": steps},
+        "02_train": demo,
         "03_loss_curves": {},
         "04_listening_test": {"n_samples": 16, "seed": 1},
     }
@@ -46,13 +55,15 @@ def demo_parameters(steps: int, dataset: str = "tones") -> dict[str, dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run-dir", default="runs/demo")
-    parser.add_argument("--steps", type=int, default=2500)
+    parser.add_argument("--steps", type=int, default=DEMO["steps"])
     parser.add_argument("--dataset", default="tones", choices=sorted(DATASETS))
+    parser.add_argument("--recipe", default="conditional", choices=list(RECIPES),
+                        help="classic: the plain classic GAN, which collapses onto one note")
     args = parser.parse_args(argv)
     xla.set_process_flags()  # inherited by the notebooks' kernels
     run_dir = Path(args.run_dir)
     t0 = time.perf_counter()
-    times = run_pipeline(run_dir, demo_parameters(args.steps, args.dataset))
+    times = run_pipeline(run_dir, demo_parameters(args.steps, args.dataset, args.recipe))
     total = time.perf_counter() - t0
     n_generated = demo_parameters(0)["04_listening_test"]["n_samples"]
     print(f"""
