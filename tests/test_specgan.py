@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
+from audiogan.audio.mel import MelSettings, mel_spectrogram
 from audiogan.models import count_params, specgan
 
 LATENT, BATCH, SR = 8, 3, 16000
@@ -223,3 +224,81 @@ def test_encoding_is_fast(codec):
     elapsed = time.perf_counter() - start
     assert spec_bft.shape == (2048, 128, 128)
     assert elapsed < 10.0, f"encoding 2,048 clips took {elapsed:.1f} s"
+
+
+# ---------------------------------------------------------------------------- mel SpecGAN
+MEL = MelSettings(sample_rate=8000, n_fft=128, hop=32, win=128, n_mels=16, fmin=0.0, fmax=4000.0)
+MEL_SAMPLES = 1024  # 32 frames of hop 32
+
+
+@pytest.mark.parametrize(("shape", "reduced"), [((80, 64), (3, 2)), ((16, 32), (1, 1)), ((128, 128), (4, 4))])
+def test_networks_take_any_spectrogram_shape(shape, reduced):
+    """The generator crops its (32 ceil(H / 32), 32 ceil(W / 32)) output; the discriminator halves, rounding up."""
+    def run():
+        g = specgan.Generator(LATENT, 2, shape=shape, rngs=nnx.Rngs(0))
+        d = specgan.Discriminator(2, shape=shape, rngs=nnx.Rngs(1))
+        spec_bft = g(specgan.sample_latent(jax.random.key(0), 2, LATENT))
+        return spec_bft, d(spec_bft), d.features(spec_bft)
+
+    spec_bft, logits_b, feats_bd = jax.eval_shape(run)
+    assert spec_bft.shape == (2, *shape) and logits_b.shape == (2,)
+    assert feats_bd.shape == (2, reduced[0] * reduced[1] * 16 * 2)
+
+
+def tone_clips(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(MEL_SAMPLES) / MEL.sample_rate
+    f0 = rng.uniform(200, 1500, (n, 1))
+    return (0.5 * np.sin(2 * np.pi * f0 * t) + 0.01 * rng.standard_normal((n, MEL_SAMPLES))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def mel_codec():
+    return specgan.MelCodec.fit(tone_clips(24, 0), MEL)
+
+
+def test_mel_codec_makes_the_vocoders_log_mel_standardised_per_band(mel_codec):
+    clips = tone_clips(24, 0)
+    log_mel = mel_codec.log_mel(clips)
+    np.testing.assert_array_equal(log_mel, np.asarray(mel_spectrogram(clips, MEL)))
+    raw = mel_codec.encode(clips, clip=False)
+    assert raw.shape == (24, 16, 32) and raw.dtype == np.float32
+    np.testing.assert_allclose(raw.mean(axis=(0, 2)), 0.0, atol=1e-4)
+    np.testing.assert_allclose(raw.std(axis=(0, 2)), 1 / specgan.CLIP_NSTD, rtol=1e-3)
+    # Features back to the log-mel, exactly where nothing was clipped.
+    np.testing.assert_allclose(mel_codec.to_log_mel(raw), log_mel, atol=1e-4)
+
+
+def test_mel_codec_decodes_by_griffin_lim_or_through_a_vocoder(mel_codec):
+    spec_bft = mel_codec.encode(tone_clips(3, 1))
+    wav_bt = mel_codec.decode(spec_bft, n_iter=8)
+    assert wav_bt.shape == (3, MEL_SAMPLES) and wav_bt.dtype == np.float32 and np.abs(wav_bt).max() <= 1
+    # Griffin-Lim keeps the tone: its log-mel comes back close in the loud bands.
+    again = mel_codec.encode(wav_bt)
+    assert np.abs(again - spec_bft)[spec_bft > 0.3].mean() < 0.15
+    seen = []
+
+    def vocoder(mel_bft):
+        seen.append(mel_bft)
+        return np.full((len(mel_bft), mel_bft.shape[2] * MEL.hop), 2.0, np.float32)
+
+    through = mel_codec.with_vocoder(vocoder)
+    out = through.decode(spec_bft)
+    np.testing.assert_allclose(seen[0], mel_codec.to_log_mel(spec_bft))  # the vocoder gets log-mels
+    assert out.shape == wav_bt.shape and np.all(out == 1.0)  # clipped to [-1, 1]
+    np.testing.assert_array_equal(through.griffin_lim(spec_bft, 8), wav_bt)
+    assert mel_codec.vocoder is None
+
+
+def test_mel_codec_saves_its_settings_and_loads_as_a_mel_codec(mel_codec, tmp_path):
+    loaded = specgan.SpectrogramCodec.load(mel_codec.save(tmp_path / "moments.npz"))
+    assert isinstance(loaded, specgan.MelCodec) and loaded.mel == MEL
+    np.testing.assert_array_equal(loaded.mean_f, mel_codec.mean_f)
+    np.testing.assert_array_equal(loaded.encode(tone_clips(2, 3)), mel_codec.encode(tone_clips(2, 3)))
+
+
+def test_mel_codec_wants_whole_hops(mel_codec):
+    with pytest.raises(ValueError, match="multiple of hop=32"):
+        mel_codec.encode(np.zeros((2, 1000), np.float32))
+    with pytest.raises(ValueError, match=r"\(N, 16, frames\)"):
+        mel_codec.decode(np.zeros((2, 8, 32), np.float32))

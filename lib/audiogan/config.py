@@ -18,8 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from audiogan import models
+from audiogan.audio.mel import MelSettings
 from audiogan.datasets.naming import NamePattern
 from audiogan.errors import ConfigError
+from audiogan.models import specgan
 
 # Every hyperparameter of each model family's reference recipe lives in the family's module
 # (``audiogan.models.<family>.RECIPE``); a setting the user leaves at None takes its value from there.
@@ -64,7 +66,13 @@ PRESETS: dict[str, dict[str, Any]] = {
 MODELS = tuple(MODEL_DEFAULTS)
 ARCHITECTURE_FIELDS = (
     "d", "phase_shuffle", "phase_shuffle_per_example", "upsample", "post_filter", "griffin_lim_iters",
+    "spectrogram",
 )
+MEL_FIELDS = ("n_mels", "hop", "fmax")  # a mel SpecGAN's front end (specgan.mel_settings)
+# What tells a vocoder run folder (audiogan.training.vocoder_config.KIND, vocoder_loop.DATASET_JSON; the
+# training layer sits above this one, so the names are repeated here and a test keeps them equal).
+VOCODER_KIND = "vocoder"
+VOCODER_DATA = "dataset.json"
 LOSSES = tuple(LOSS_DEFAULTS)
 SLICE_MODES = ("first", "all")
 ON_ERROR_MODES = ("skip", "raise")
@@ -75,6 +83,33 @@ MAX_SEED = 2**32  # jax.random.PRNGKey(seed) keeps the low 32 bits: PRNGKey(2**3
 
 def _choices(values) -> str:
     return ", ".join(repr(v) for v in values)
+
+
+def vocoder_mel(vocoder: str | os.PathLike) -> MelSettings:
+    """The mel front end the vocoder run folder ``vocoder`` was trained on (its ``dataset.json``);
+    :class:`ConfigError` naming ``vocoder`` when the folder is missing, not a vocoder run, or untrained."""
+    path = Path(vocoder)
+    if not path.is_dir():
+        raise ConfigError(
+            f"vocoder={os.fspath(vocoder)!r} does not exist; give the run folder of a trained vocoder "
+            "(notebook 07_vocoder), or '' for Griffin-Lim."
+        )
+    try:
+        kind = json.loads((path / "config.json").read_text()).get("kind")
+    except (OSError, ValueError, AttributeError):
+        kind = None
+    if kind != VOCODER_KIND:
+        raise ConfigError(
+            f"vocoder={os.fspath(vocoder)!r} is not a vocoder run folder (its config.json has no kind "
+            f"{VOCODER_KIND!r}); give a folder that notebook 07_vocoder trained."
+        )
+    try:
+        return MelSettings(**json.loads((path / VOCODER_DATA).read_text())["mel"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(
+            f"vocoder={os.fspath(vocoder)!r} has not been trained yet: its {VOCODER_DATA} holds no mel "
+            "settings. Train it first (notebook 07_vocoder)."
+        ) from exc
 
 
 @dataclasses.dataclass(frozen=True)
@@ -112,6 +147,16 @@ class RunConfig:
     upsample: str | None = None  # WaveGAN generator: "zeros" (transposed conv) or "nn"
     post_filter: int | None = None  # WaveGAN's learned post-processing filter length; 0 = off
     griffin_lim_iters: int | None = None  # SpecGAN: Griffin-Lim iterations back to audio
+    # SpecGAN's spectrograms: "stft" (the paper's log-magnitude STFT) or "mel" (a vocoder's log-mel).
+    spectrogram: str | None = None
+    # A mel SpecGAN's front end; None: the vocoder's, or without one HiFi-GAN's (80 bands, hop 256,
+    # fmax min(8 kHz, Nyquist)); n_fft = win = 4 hops, as the suite's vocoders have it.
+    n_mels: int | None = None
+    hop: int | None = None  # samples per mel frame
+    fmax: float | None = None  # top of the mel band, Hz
+    # A mel SpecGAN's sound: the folder of a trained vocoder run (notebook 07_vocoder) that turns its
+    # log-mels into clips; "": Griffin-Lim. Training never reads it, so it may change when a run resumes.
+    vocoder: str = ""
     # Data.
     n_clips: int | None = None  # size of an embedded dataset (digits: training clips); None: its default
     slices: str = "first"  # folder datasets: the first clip of each file, or every clip
@@ -178,7 +223,7 @@ class RunConfig:
         positive_ints = (
             "steps", "batch_size", "sample_rate", "clip_samples", "n_critic", "latent_dim",
             "log_every", "preview_every", "checkpoint_every", "n_previews",
-        ) + tuple(n for n in ("d", "griffin_lim_iters", "n_clips") if getattr(self, n) is not None)
+        ) + tuple(n for n in ("d", "griffin_lim_iters", "n_clips", "n_mels", "hop") if getattr(self, n) is not None)
         for name in positive_ints:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -221,6 +266,7 @@ class RunConfig:
             raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
         if not isinstance(self.conditional, bool):
             raise ConfigError(f"conditional={self.conditional!r} must be True or False.")
+        self._resolve_mel()
         self._check_architecture()
         if self.precision not in PRECISIONS:
             raise ConfigError(
@@ -251,6 +297,63 @@ class RunConfig:
         for name, value in values.items():
             if getattr(self, name) == defaults[name]:
                 object.__setattr__(self, name, value)
+
+    def _resolve_mel(self) -> None:
+        """A mel SpecGAN's n_mels, hop and fmax: given, the vocoder's, or HiFi-GAN's; the vocoder's
+        must agree with them and with sample_rate. Other runs leave them (and ``vocoder``) unset."""
+        if not isinstance(self.vocoder, str | os.PathLike):
+            raise ConfigError(f"vocoder={self.vocoder!r} must be a vocoder run folder, or '' for Griffin-Lim.")
+        object.__setattr__(self, "vocoder", os.fspath(self.vocoder).strip())
+        if self.fmax is not None:
+            if isinstance(self.fmax, bool) or not isinstance(self.fmax, int | float) or not math.isfinite(self.fmax):
+                raise ConfigError(f"fmax={self.fmax!r} must be a frequency in Hz, or None.")
+            object.__setattr__(self, "fmax", float(self.fmax))
+        if self.spectrogram != "mel":
+            if self.vocoder:
+                raise ConfigError(
+                    f"vocoder={self.vocoder!r} turns a mel SpecGAN's log-mels into sound; it needs "
+                    f"model='specgan' and spectrogram='mel' (this run: model={self.model!r}, "
+                    f"spectrogram={self.spectrogram!r}). Leave vocoder at ''."
+                )
+            for name in MEL_FIELDS:
+                if getattr(self, name) is not None:
+                    raise ConfigError(
+                        f"{name}={getattr(self, name)!r} applies to a mel SpecGAN (model='specgan', "
+                        f"spectrogram='mel'); leave it at None."
+                    )
+            return
+        theirs = vocoder_mel(self.vocoder) if self.vocoder else None
+        given = {name: getattr(self, name) for name in MEL_FIELDS}
+        if theirs is None:
+            fill = specgan.mel_defaults(self.sample_rate)
+        else:
+            fill = {"n_mels": theirs.n_mels, "hop": theirs.hop, "fmax": theirs.f_max}
+        for name in MEL_FIELDS:
+            if given[name] is None:
+                object.__setattr__(self, name, fill[name])
+        if theirs is None:
+            return
+        mine = {"sample_rate": self.sample_rate, "hop": self.hop, "n_mels": self.n_mels, "fmax": self.fmax}
+        wanted = {"sample_rate": theirs.sample_rate, "hop": theirs.hop, "n_mels": theirs.n_mels, "fmax": theirs.f_max}
+        for name, value in mine.items():
+            if value != wanted[name]:
+                hint = "" if name == "sample_rate" else " (or leave it at None to take the vocoder's)"
+                raise ConfigError(
+                    f"{name}={value} does not match vocoder={self.vocoder!r}, trained with {name} "
+                    f"{wanted[name]}: a mel SpecGAN makes the log-mels its vocoder takes. Set "
+                    f"{name}={wanted[name]}{hint}."
+                )
+        try:
+            ours = specgan.mel_settings(self)
+        except ValueError:
+            return  # specgan.check names what is wrong with the settings
+        for name in ("n_fft", "win", "fmin"):
+            if getattr(ours, name) != getattr(theirs, name):
+                raise ConfigError(
+                    f"vocoder={self.vocoder!r} was trained on a mel front end with {name}="
+                    f"{getattr(theirs, name)}, where a mel SpecGAN's has {getattr(ours, name)} "
+                    "(n_fft = win = 4 hops, fmin 0); train the vocoder with the suite's vocoder_loop."
+                )
 
     def _check_architecture(self) -> None:
         models.family(self.model).check(self)
@@ -299,7 +402,7 @@ class RunConfig:
 
     # Settings that may differ when a run is continued: more steps, other bookkeeping intervals.
     RESUMABLE_CHANGES = frozenset(
-        {"steps", "log_every", "preview_every", "checkpoint_every", "n_previews", "run_dir"}
+        {"steps", "log_every", "preview_every", "checkpoint_every", "n_previews", "run_dir", "vocoder"}
     )
 
     def differences(self, other: RunConfig) -> dict[str, tuple[Any, Any]]:

@@ -12,12 +12,21 @@ For N generated clips (default 1,000; the WaveGAN paper used 50,000) and the run
 | ``d_self`` | mean log-mel distance of each clip to its nearest other generated clip | near real |
 | ``d_train`` | mean log-mel distance of each clip to its nearest training clip | near real (lower: copying) |
 | ``pitch_accuracy``, ``pitch_distance`` | tones: in-tune share, EMD (semitones) to the real pitches | higher / lower |
+| ``flatness`` | noise: median over clips of each clip's median spectral flatness of its loud frames | near real |
+| ``flatness_ratio`` | that over the real test clips' (issue 25 keeps a recipe at 3 or less) | near 1 |
 
 IS, mIS, AM, |D|self and |D|train are reported as mean and standard deviation over 10 splits of
 the clips; FD and NDB/K use all of them; the pitch metrics the first ``pitch_clips`` (200: pYIN is
 slow). **Ceilings**: the same metrics on real training clips and
 on real test clips (voices the classifier never heard, for digits), so every score is read against
 what real audio gets. They are cached in the classifier's folder as ``ceilings.json``.
+
+Spectral flatness (:func:`metrics.spectral_flatness`: 512-point frames, those above a tenth of the
+energy of the clip's own loudest frame) measures hiss: ``eval.json`` carries the generated clips'
+``flatness``, the real test clips' ``flatness_real`` and their ``flatness_ratio``.
+
+A mel SpecGAN (``spectrogram="mel"``) with a vocoder is scored both ways from the same latents:
+``eval.json``'s ``generated`` is the vocoder's clips, ``paths`` holds ``vocoder`` and ``griffin_lim``.
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from audiogan.evaluation import metrics as M
 from audiogan.evaluation.classifier import Classifier, ClassifierSettings, get_classifier, split_indices
 from audiogan.files import atomic_write_text
 from audiogan.runs import RunFolder
+from audiogan.training.loop import with_vocoder
 
 EVAL_FILE = "eval.json"
 CEILINGS_FILE = "ceilings.json"
@@ -54,7 +64,10 @@ METRICS = (
     ("pitch_accuracy", "pitch accuracy", +1),
     ("pitch_distance", "pitch EMD (semitones)", -1),
     ("accuracy_as_asked", "accuracy as asked", +1),  # conditional runs: the classifier hears the class asked
+    ("flatness", "spectral flatness (noise)", 0),
+    ("flatness_ratio", "flatness ÷ real test (at most 3)", None),
 )
+CEILINGS_VERSION = 2  # 2: spectral flatness; cached ceilings of another version are computed again
 CHECKPOINTS = ("latest", "best")
 
 
@@ -169,6 +182,7 @@ def score_clips(
         "d_self": spread(lambda i: M.nn_diversity(mel[i])),
         "d_train": spread(lambda i: M.nn_memorisation(
             mel[i], ref.train_mel, None if exclude is None else exclude[i])),
+        "flatness": M.flatness(clips),
         "class_share": dict(zip(
             [str(c) for c in ref.classifier.classes],
             np.bincount(probs.argmax(1), minlength=len(ref.classifier.classes)).astype(float) / n,
@@ -189,7 +203,8 @@ def _pitch_band(ref: Reference) -> tuple[float, float]:
 
 
 def _settings_key(ref: Reference) -> str:
-    blob = json.dumps([dataclasses.asdict(ref.settings), ref.classifier.info.get("key")], sort_keys=True)
+    blob = json.dumps([dataclasses.asdict(ref.settings), ref.classifier.info.get("key"), CEILINGS_VERSION],
+                      sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
@@ -220,12 +235,13 @@ def ceilings(ref: Reference, *, use_cache: bool = True) -> dict[str, dict[str, A
 
 
 # ---------------------------------------------------------------------------- runs
-def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
-    """The run's networks at its latest checkpoint, or at the best one kept by ``eval_every``."""
+def restore(run_dir: str | os.PathLike, checkpoint: str = "latest", *, vocoder: str | None = None):
+    """The run's networks at its latest checkpoint, or at the best one kept by ``eval_every``; a mel
+    SpecGAN decodes through ``vocoder`` (None: the run's own, "": Griffin-Lim)."""
     if checkpoint not in CHECKPOINTS:
         raise ConfigError(f"checkpoint={checkpoint!r} is unknown; choose 'latest' or 'best'.")
     if checkpoint == "latest":
-        return training.restore(str(run_dir))
+        return training.restore(str(run_dir), vocoder=vocoder)
     run = RunFolder(run_dir)
     try:
         if run.best_step() is None:
@@ -233,9 +249,14 @@ def restore(run_dir: str | os.PathLike, checkpoint: str = "latest"):
                 f"{run_dir} has no best checkpoint: train it with eval_every > 0, or use checkpoint='latest'."
             )
         gan, template = training.create_for_run(run)
-        return gan, run.restore_best_checkpoint(template)
+        state = run.restore_best_checkpoint(template)
     finally:
         run.close()
+    return with_vocoder(gan, gan.config.vocoder if vocoder is None else vocoder), state
+
+
+def is_mel_specgan(config: RunConfig) -> bool:
+    return config.model == "specgan" and config.spectrogram == "mel"
 
 
 def generate_clips(gan, state, n: int, seed: int, batch_size: int = 250) -> np.ndarray:
@@ -258,9 +279,14 @@ def asked_classes(gan, n: int) -> list[str] | None:
 def evaluate_run(
     run_dir: str | os.PathLike, settings: EvalSettings = EvalSettings(), *, checkpoint: str = "latest",
     reference: Reference | None = None, root: str | os.PathLike | None = None, progress: bool = True,
+    vocoder: str | None = None,
 ) -> dict[str, Any]:
     """Score ``settings.n_clips`` clips of a run's generator and write them with the ceilings to
-    ``RUN/eval.json``; returns that record."""
+    ``RUN/eval.json``; returns that record.
+
+    A mel SpecGAN with a vocoder (``vocoder``, or by default the run's own) is scored twice from the
+    same latents, through the vocoder and by Griffin-Lim: ``paths`` holds both (``vocoder``,
+    ``griffin_lim``) and ``generated`` is the vocoder's. ``vocoder`` is ignored for other runs."""
     run = RunFolder(run_dir)
     config = run.config()
     if reference is None:
@@ -271,22 +297,52 @@ def evaluate_run(
             f"{config.clip_samples} samples) than the reference ({reference.config.dataset}); evaluate it "
             "with its own reference."
         )
-    gan, state = restore(run_dir, checkpoint)
-    clips = generate_clips(gan, state, settings.n_clips, settings.seed)
+    gan, state = restore(run_dir, checkpoint, vocoder=vocoder if is_mel_specgan(config) else None)
     # The classes asked for are scored when the classifier names the same classes as the run's.
     asked = asked_classes(gan, settings.n_clips)
     if asked is not None and not set(asked) <= {str(c) for c in reference.classifier.classes}:
         asked = None
+    ceilings_ = ceilings(reference)
+    paths = {"vocoder": gan, "griffin_lim": with_vocoder(gan, "")} if gan.config.vocoder else {"": gan}
+    scored = {}
+    for path, path_gan in paths.items():
+        scored[path] = score_clips(generate_clips(path_gan, state, settings.n_clips, settings.seed), reference,
+                                   asked=asked)
+        scored[path]["flatness_ratio"] = flatness_ratio(scored[path], ceilings_)
+    generated = next(iter(scored.values()))
     record = {
         "run_dir": str(run_dir), "checkpoint": checkpoint, "step": int(state.step),
         "settings": dataclasses.asdict(settings),
         "classifier": {k: reference.classifier.info.get(k) for k in ("dataset", "label", "test_accuracy")}
         | {"path": str(reference.classifier.path)},
-        "generated": score_clips(clips, reference, asked=asked),
-        "ceilings": ceilings(reference),
+        "generated": generated,
+        **({"vocoder": gan.config.vocoder, "paths": scored} if gan.config.vocoder else {}),
+        "flatness": generated["flatness"],
+        "flatness_real": ceilings_["real_test"].get("flatness", float("nan")),
+        "flatness_ratio": generated["flatness_ratio"],
+        "ceilings": ceilings_,
     }
     run.write_json(EVAL_FILE, _clean(record))
     return record
+
+
+def flatness_ratio(scores: dict[str, Any], ceilings_: dict[str, dict[str, Any]]) -> float:
+    """The generated clips' spectral flatness over the real test clips' (NaN when either is missing)."""
+    real = ceilings_["real_test"].get("flatness")
+    mine = scores.get("flatness")
+    if real is None or mine is None or not real > 0:
+        return float("nan")
+    return float(mine) / float(real)
+
+
+def records_of(name: str, record: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The table's columns for one eval.json record: ``name (step N)``, or one per path for a mel
+    SpecGAN scored through its vocoder and by Griffin-Lim."""
+    label = f"{name} (step {record['step']})"
+    if "paths" not in record:
+        return {label: record["generated"]}
+    titles = {"vocoder": "vocoder", "griffin_lim": "Griffin-Lim"}
+    return {f"{label}, {titles.get(p, p)}": scores for p, scores in record["paths"].items()}
 
 
 def _data_of(config: RunConfig) -> dict:
@@ -320,7 +376,7 @@ def table_rows(records: dict[str, dict[str, Any]], ceilings_: dict[str, dict[str
     for key, label, better in METRICS:
         if not any(key in c for c in columns):
             continue
-        arrow = {1: " ↑", -1: " ↓", 0: " ≈ real"}[better]
+        arrow = {1: " ↑", -1: " ↓", 0: " ≈ real", None: ""}[better]
         cells = []
         for c in columns:
             if key not in c:

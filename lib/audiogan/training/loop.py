@@ -23,11 +23,12 @@ from tqdm.auto import tqdm
 
 from audiogan import datasets, models, plots
 from audiogan.audio import write_wav
-from audiogan.config import RunConfig
+from audiogan.config import MEL_FIELDS, RunConfig
 from audiogan.errors import ConfigError
-from audiogan.models.specgan import SpectrogramCodec
+from audiogan.models import specgan
+from audiogan.models.specgan import MelCodec, SpectrogramCodec
 from audiogan.runs import METRIC_COLUMNS, RunFolder
-from audiogan.training import distributed
+from audiogan.training import distributed, vocoder_loop
 from audiogan.training.state import (
     CLASSES,
     GAN,
@@ -73,15 +74,60 @@ def prepare_features(config: RunConfig, dataset: datasets.Dataset, run: RunFolde
     """What the discriminator sees of the dataset, and the codec that makes it; reads the run folder
     but writes nothing (:func:`record_start` stores the codec).
 
-    Waveform models train on the clips themselves. SpecGAN trains on normalised spectrograms whose
-    per-bin moments are computed once over the training set and stored in the run folder, so a
-    resumed run and the notebooks decode with exactly the same moments.
+    Waveform models train on the clips themselves. SpecGAN trains on normalised spectrograms (STFT or,
+    ``spectrogram="mel"``, a vocoder's log-mel) whose per-bin moments are computed once over the training
+    set and stored in the run folder, so a resumed run and the notebooks decode with exactly the same
+    moments. A mel SpecGAN's previews go through ``config.vocoder`` when it names one.
     """
     if config.model != "specgan":
         return dataset.clips, None
     path = run.path / SPECTROGRAM_MOMENTS
-    codec = SpectrogramCodec.load(path) if path.is_file() else SpectrogramCodec.fit(dataset.clips, dataset.sample_rate)
-    return codec.encode(dataset.clips), codec
+    codec = SpectrogramCodec.load(path) if path.is_file() else specgan.fit_codec(config, dataset.clips,
+                                                                                  dataset.sample_rate)
+    features = codec.encode(dataset.clips)
+    return features, _attach_vocoder(codec, config.vocoder)
+
+
+# ---------------------------------------------------------------------------- a mel SpecGAN's vocoder
+VOCODER_CHUNK = 16  # log-mels per vocoder call: one compiled shape (the last chunk is padded), bounded memory
+
+
+def vocoder_decoder(vocoder_dir: str) -> Callable[[np.ndarray], np.ndarray]:
+    """``decode(mel_bft) -> wav_bt``: log-mels (B, n_mels, frames) through the generator of the vocoder
+    run ``vocoder_dir`` at its latest checkpoint, (B, frames * hop) float32."""
+    try:
+        vocoder, state = vocoder_loop.restore(vocoder_dir)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"vocoder={vocoder_dir!r} holds no checkpoint yet; train it first ({exc}).") from exc
+
+    def decode(mel_bft: np.ndarray) -> np.ndarray:
+        mel_bft = np.asarray(mel_bft, np.float32)
+        out = []
+        for start in range(0, len(mel_bft), VOCODER_CHUNK):
+            chunk = mel_bft[start:start + VOCODER_CHUNK]
+            padded = np.pad(chunk, ((0, VOCODER_CHUNK - len(chunk)), (0, 0), (0, 0)), mode="edge")
+            out.append(vocoder_loop.synthesise(vocoder, state, padded)[:len(chunk)])
+        return np.concatenate(out) if out else np.zeros((0, mel_bft.shape[2] * vocoder.config.hop), np.float32)
+
+    return decode
+
+
+def _attach_vocoder(codec, vocoder_dir: str):
+    """``codec`` decoding through the vocoder run ``vocoder_dir`` ("": Griffin-Lim)."""
+    if not isinstance(codec, MelCodec):
+        return codec
+    return codec.with_vocoder(vocoder_decoder(vocoder_dir) if vocoder_dir else None)
+
+
+def with_vocoder(gan: GAN, vocoder: str) -> GAN:
+    """A mel SpecGAN's ``gan`` turning its log-mels into sound through the vocoder run ``vocoder``, or by
+    Griffin-Lim with ``""``; the vocoder must have been trained on the run's mel (:class:`ConfigError`
+    naming what differs). Any other run: ``vocoder`` must be ``""``."""
+    config = gan.config
+    if vocoder != config.vocoder:  # checked against the run's mel settings, which stay as they are
+        pinned = {name: getattr(config, name) for name in MEL_FIELDS} if isinstance(gan.codec, MelCodec) else {}
+        config = config.replace(vocoder=vocoder, **pinned)
+    return dataclasses.replace(gan, config=config, codec=_attach_vocoder(gan.codec, config.vocoder))
 
 
 def prepare_classes(
@@ -159,6 +205,8 @@ def train(
         if int(state.step) >= config.steps:
             for w in skipped:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            if gan.config.vocoder != config.vocoder:  # the vocoder asked for now, not the one stored
+                gan = with_vocoder(gan, config.vocoder)
             run = RunFolder(config.run_dir)
             return TrainResult(gan, state, run.read_metrics(), int(state.step), loaded=True)
         # The finished checkpoint is damaged: resume from the intact one below (which warns again).
@@ -300,15 +348,16 @@ def is_finished(config: RunConfig) -> bool:
         run.close()
 
 
-def restore(run_dir: str, step: int | None = None) -> tuple[GAN, TrainState]:
-    """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint)."""
+def restore(run_dir: str, step: int | None = None, *, vocoder: str | None = None) -> tuple[GAN, TrainState]:
+    """The networks and optimisers of a run folder at ``step`` (default: the latest checkpoint). A mel
+    SpecGAN decodes through ``vocoder`` (None: the run's own, "": Griffin-Lim; :func:`with_vocoder`)."""
     run = RunFolder(run_dir)
     try:
         gan, template = create_for_run(run)
         state = run.restore_checkpoint(template, step)
     finally:
         run.close()
-    return gan, state
+    return with_vocoder(gan, gan.config.vocoder if vocoder is None else vocoder), state
 
 
 def preview(gan: GAN, state: TrainState) -> np.ndarray:
