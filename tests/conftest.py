@@ -9,6 +9,11 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 os.environ.setdefault("JAX_NUMPY_RANK_PROMOTION", "raise")
 # Never read or write a developer's data/cache from tests.
 os.environ.setdefault("AUDIOGAN_CACHE_DIR", tempfile.mkdtemp(prefix="audiogan-test-cache-"))
+# One XLA compilation cache for the session, shared with the notebooks' kernels and subprocesses through
+# the environment: the tests build the same programs again and again (a resumed run, a restored
+# generator), and compiling dominates their time. It starts empty, so the suite's time is a cold start.
+os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", tempfile.mkdtemp(prefix="audiogan-test-xla-"))
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.3")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

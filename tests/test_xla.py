@@ -60,9 +60,10 @@ def test_compiler_options_ask_for_the_memory_optimised_order_only_where_xla_know
 def test_elemental_fusion_option_reaches_xla_cpu():
     """Compiled through ``conv.jit`` with ``compiler_options(elemental_fusions=True)`` (WaveGAN's and SpecGAN's
     steps), a fused loop is byte for byte the executable XLA:CPU makes with the option set explicitly (a
-    serialised executable carries its compile options), and by default the one without it. The option
-    reaches the code generator: the elemental emitter's code for this loop is smaller, by more than the
-    option's own bytes."""
+    serialised executable carries its compile options), and by default the one without it. (How much the
+    option changes the machine code depends on the host's vector instructions: with AVX-512 the elemental
+    emitter's loop is over 500 bytes smaller, with AVX2 alone about the same size; so only the routing
+    is asserted here.)"""
     from jax.experimental.serialize_executable import serialize
 
     def f(x, y):
@@ -79,8 +80,7 @@ def test_elemental_fusion_option_reaches_xla_cpu():
     elemental = executable(jax.jit(f).lower(x, y).compile(compiler_options=options))
     mlir = executable(jax.jit(f).lower(x, y).compile(compiler_options=conv.compiler_options()))
     assert options[xla.EMITTERS_OPTION] is False and xla.EMITTERS_OPTION not in conv.compiler_options()
-    assert ours == elemental and default == mlir
-    assert len(elemental) < len(mlir) - 500
+    assert ours == elemental and default == mlir and elemental != mlir
 
 
 def test_set_process_flags_appends_once_and_leaves_a_users_setting():
