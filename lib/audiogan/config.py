@@ -135,6 +135,10 @@ class RunConfig:
     label_smoothing: float | None = None  # target for real clips with "ns"/"lsgan"; 1 = none
     gp_weight: float | None = None  # gradient penalty (wgan-gp's lambda)
     r1_weight: float = 0.0  # R1 penalty gamma on real clips (gamma/2 * E|grad D|^2); 0 = off
+    # Lazy R1 (StyleGAN2): the penalty only on steps divisible by r1_every, charged r1_every times over
+    # so its mean is unchanged; the off steps skip its second derivative. 1: every step. metrics.csv's
+    # r1 is the penalty as charged (r1_every x R1, or 0): a row's mean is R1's when r1_every divides log_every.
+    r1_every: int = 1
     ema_decay: float = 0.0  # exponential moving average of the generator (e.g. 0.999); 0 = off
     # Condition both networks on the dataset's class (digits: the digit; drums: the drum; tones: the
     # note; a folder in the Speech Commands layout: the word): the generator is told which to make.
@@ -262,6 +266,11 @@ class RunConfig:
         for name in ("gp_weight", "r1_weight"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}={getattr(self, name)!r} must be >= 0 (0 turns it off).")
+        if isinstance(self.r1_every, bool) or not isinstance(self.r1_every, int) or self.r1_every < 1:
+            raise ConfigError(
+                f"r1_every={self.r1_every!r} must be a positive whole number: the R1 penalty is computed on "
+                "every r1_every-th step (1: every step; StyleGAN2's lazy regularisation used 16)."
+            )
         if not 0 <= self.ema_decay < 1:
             raise ConfigError(f"ema_decay={self.ema_decay!r} must lie in [0, 1) (0 = off, e.g. 0.999).")
         if not isinstance(self.conditional, bool):

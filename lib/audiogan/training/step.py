@@ -5,6 +5,11 @@ makes ``n_critic`` discriminator updates, in a loop that carries the state, then
 Per-step keys are ``fold_in(key, step)``, so a resumed run continues exactly. A conditional run's
 critic sees the real clips' classes and fakes of the same classes; its generator update asks for
 classes drawn uniformly.
+
+Lazy R1 (``r1_every`` k > 1): the penalty and its second derivative are computed only on steps
+divisible by k, charged k times over; the ``r1`` metric is the penalty as charged (k x R1 on those
+steps, 0 on the others), so a ``metrics.csv`` row, the mean over ``log_every`` steps, is the mean R1
+of the steps that computed it when k divides ``log_every`` (and jitters around it when it does not).
 """
 
 from __future__ import annotations
@@ -52,7 +57,19 @@ def make_step(
     def told(net, labels_b):  # a conditional network with the classes bound, or the network itself
         return net if labels_b is None else lambda x, **kw: net(x, labels=labels_b, **kw)
 
-    def d_loss_fn(d_params, g_params, real_bt, labels_b, z_bd, key):
+    def r1_charged(critic, real_bt, step):  # R1 as charged this step; lazily, k x R1 every k-th step
+        every = cfg.r1_every
+        if every == 1:
+            return losses.r1_penalty(critic, real_bt)
+
+        def charged():
+            return every * losses.r1_penalty(critic, real_bt)
+
+        off = jax.eval_shape(charged)
+        # cond, not where: the off steps run only the zeros branch, not the second derivative
+        return jax.lax.cond(step % every == 0, charged, lambda: jnp.zeros(off.shape, off.dtype))
+
+    def d_loss_fn(d_params, g_params, real_bt, labels_b, z_bd, key, step):
         g, d = (told(net, labels_b) for net in networks(g_params, d_params))
         fake_bt = jax.lax.stop_gradient(g(z_bd))
         k_real, k_fake, k_gp, k_mix, k_r1 = jax.random.split(key, 5)
@@ -65,7 +82,7 @@ def make_step(
             aux["gp"] = losses.gradient_penalty(lambda x: d(x, key=k_gp), real_bt, fake_bt, k_mix)
             loss = loss + cfg.gp_weight * aux["gp"]
         if cfg.r1_weight > 0:
-            aux["r1"] = losses.r1_penalty(lambda x: d(x, key=k_r1), real_bt)
+            aux["r1"] = r1_charged(lambda x: d(x, key=k_r1), real_bt, step)
             loss = loss + 0.5 * cfg.r1_weight * aux["r1"]
         return loss, aux
 
@@ -77,7 +94,7 @@ def make_step(
         k_z, k_drop = jax.random.split(key)
         z_bd = models.sample_latent(cfg, k_z, real_bt.shape[0])
         (loss, aux), grads = jax.value_and_grad(d_loss_fn, has_aux=True)(
-            state.d_params, state.g_params, real_bt, labels_b, z_bd, k_drop
+            state.d_params, state.g_params, real_bt, labels_b, z_bd, k_drop, state.step
         )
         d_params, d_opt = optimiser_update(gan.d_tx, grads, state.d_opt, state.d_params)
         state = state.replace(d_params=d_params, d_opt=d_opt)
