@@ -2,7 +2,7 @@
 
     python benchmarks/vocoder_step.py --vs-torch                                  # hifigan/v1, hifigan/v3, melgan/base
     python benchmarks/vocoder_step.py --vs-torch --models hifigan/v3 --min-seconds 20 --steps 3
-    python benchmarks/vocoder_step.py --vs-torch --models hifigan/v1 --no-train   # inference only
+    python benchmarks/vocoder_step.py --vs-torch --inference-only --infer-rounds 12   # inference alone, minutes
 
 Training step: the official recipe on random segments of ``--segment-samples`` (8192, HiFi-GAN's config_v1
 at 22.05 kHz, hop 256; MelGAN's ``segment_length`` likewise) at ``--batch`` 16. JAX runs
@@ -16,8 +16,13 @@ freezes D's weights (the official loop also computes D's weight gradients there 
 freeze only makes the reference faster).
 
 Inference: the generator alone, batch 1, one second of mel at 22.05 kHz (86 frames, 22,016 samples), warm,
-the median of ``--infer-runs`` calls; ``rtf`` is seconds of audio made per second (x real time). PyTorch
-removes weight norm and runs under ``torch.inference_mode()``, as the official ``inference.py``.
+the two frameworks taking ``--infer-rounds`` turns of ``--infer-runs`` calls each (the first mover
+alternating), the median of all calls; ``rtf`` is seconds of audio made per second (x real time). Both
+remove weight norm first, as the official ``inference.py``: PyTorch with ``remove_weight_norm`` and
+``eval()`` under ``torch.inference_mode()``, JAX with ``Generator.remove_weight_norm()`` (which also keeps
+each transposed convolution's kernel in the output-phase layout it runs fastest in), one ``jit`` of the
+whole generator compiled once. ``--jax-weight-norm`` times JAX's generator as it trains instead (weight norm
+and the polyphase transposed convolutions computed at every call: the inference path before 2026-12-08).
 
 Both run the way ``train_step.py --vs-torch`` runs them: a fresh JAX worker and a fresh PyTorch worker
 (2 threads) per configuration, taking turns step by step (the first mover alternating) until each has
@@ -219,20 +224,30 @@ def _worker_sides():
                     reply["first_step_s"] = self.step()["s"]
             return reply
 
-        def infer(self, runs: int) -> dict:
-            from audiogan.training import vocoder_step
+        def infer(self, runs: int, weight_norm: bool = False) -> dict:
+            """``runs`` timed calls; the first call also prepares and compiles the generator (untimed)."""
+            if not hasattr(self, "synthesise"):
+                self.compile_s = self.prepare_infer(weight_norm)
+            median, times = median_time(self.synthesise, runs)
+            return {"s": median, "times_s": times, "compile_s": self.compile_s}
 
-            jax = self.jax
-            mel = jax.device_put(infer_mel(self.vocoder.config.n_mels))
-            synthesise = vocoder_step.make_synthesise(self.vocoder)
-            params = self.state.g_params
+        def prepare_infer(self, weight_norm: bool) -> float:
+            from flax import nnx
+
+            from audiogan.models import conv
+
+            generator = self.vocoder.generator(self.state)
+            if not weight_norm:
+                generator.remove_weight_norm()
+            graph, params = nnx.split(generator)
+            mel = self.jax.device_put(infer_mel(self.vocoder.config.n_mels))
+            fn = conv.jit(lambda params, mel_bft: nnx.merge(graph, params)(mel_bft.transpose(0, 2, 1)))
             t0 = time.perf_counter()
-            compiled = synthesise.lower(params, mel).compile()
+            compiled = fn.lower(params, mel).compile()
             compile_s = time.perf_counter() - t0
-            compiled(params, mel).block_until_ready()
-            median, times = median_time(lambda: compiled(params, mel).block_until_ready(), runs)
-            samples = INFER_FRAMES * HOP
-            return {"s": median, "times_s": times, "rtf": samples / SAMPLE_RATE / median, "compile_s": compile_s}
+            self.synthesise = lambda: compiled(params, mel).block_until_ready()
+            self.synthesise()
+            return compile_s
 
         def finish(self) -> dict:
             metrics = getattr(self, "metrics", {})
@@ -257,12 +272,13 @@ def _worker_sides():
 
         def infer(self, runs: int) -> dict:
             torch = self.torch
-            g = self.vocoder.inference_generator()
-            mel = torch.from_numpy(infer_mel())
+            if not hasattr(self, "g"):
+                self.g, self.mel = self.vocoder.inference_generator(), torch.from_numpy(infer_mel())
+                with torch.inference_mode():
+                    self.g(self.mel)
             with torch.inference_mode():
-                g(mel)
-                median, times = median_time(lambda: g(mel), runs)
-            return {"s": median, "times_s": times, "rtf": INFER_FRAMES * HOP / SAMPLE_RATE / median}
+                median, times = median_time(lambda: self.g(self.mel), runs)
+            return {"s": median, "times_s": times}
 
         def finish(self) -> dict:
             return {"losses": getattr(self, "metrics", {})}
@@ -300,6 +316,7 @@ def measure(args, name: str, peaks: dict, mel_path: Path) -> dict:
                  "torch": workers["torch"]("setup", **common, mel_path=str(mel_path))}
         times = {"jax": [], "torch": []}
         loads = [os.getloadavg()[0]]
+        infer_compile_s = None
         if train:
             for w in workers.values():
                 w("reset_peak")
@@ -309,9 +326,17 @@ def measure(args, name: str, peaks: dict, mel_path: Path) -> dict:
                     times[f].append(workers[f]("step")["s"])
                 loads.append(os.getloadavg()[0])
                 i += 1
-        infer = {}
-        for f in ("torch", "jax") if args.infer_torch_first else ("jax", "torch"):
-            infer[f] = workers[f]("infer", runs=args.infer_runs)
+        infer = {"jax": [], "torch": []}
+        turns = {"jax": [], "torch": []}
+        order = ["torch", "jax"] if args.infer_torch_first else ["jax", "torch"]
+        kw = {"jax": {"weight_norm": args.jax_weight_norm}, "torch": {}}
+        for i in range(args.infer_rounds):
+            for f in order if i % 2 == 0 else order[::-1]:
+                reply = workers[f]("infer", runs=args.infer_runs, **kw[f])
+                infer[f] += reply["times_s"]
+                turns[f].append(reply["s"])
+                infer_compile_s = reply.get("compile_s", infer_compile_s)
+            loads.append(os.getloadavg()[0])
         done = {f: w("finish") for f, w in workers.items()}
     finally:
         for w in workers.values():
@@ -334,11 +359,16 @@ def measure(args, name: str, peaks: dict, mel_path: Path) -> dict:
             "jax_steps_peak_rss_mib": done["jax"]["steps_peak_rss_mib"],
             "torch_steps_peak_rss_mib": done["torch"]["steps_peak_rss_mib"],
         }
+    seconds = INFER_FRAMES * HOP / SAMPLE_RATE
+    infer_s = {f: statistics.median(t) for f, t in infer.items()}
     record |= {
-        "rtf_jax": infer["jax"]["rtf"], "rtf_torch": infer["torch"]["rtf"],
-        "infer_jax_s": infer["jax"]["s"], "infer_torch_s": infer["torch"]["s"],
-        "infer_compile_s": infer["jax"]["compile_s"], "infer_runs": args.infer_runs,
-        "infer_samples": INFER_FRAMES * HOP, "sample_rate": SAMPLE_RATE,
+        "rtf_jax": seconds / infer_s["jax"], "rtf_torch": seconds / infer_s["torch"],
+        "infer_jax_s": infer_s["jax"], "infer_torch_s": infer_s["torch"],
+        "infer_ratio_per_turn": statistics.median(a / b for a, b in zip(turns["jax"], turns["torch"], strict=True)),
+        "infer_compile_s": infer_compile_s, "infer_runs": args.infer_runs, "infer_rounds": args.infer_rounds,
+        "infer_jax_form": "weight_norm" if args.jax_weight_norm else "folded",
+        "infer_jax_times_s": infer["jax"], "infer_torch_times_s": infer["torch"],
+        "infer_batch": 1, "infer_samples": INFER_FRAMES * HOP, "sample_rate": SAMPLE_RATE,
         "jax_peak_rss_mib": done["jax"]["peak_rss_mib"], "torch_peak_rss_mib": done["torch"]["peak_rss_mib"],
         "jax_baseline_rss_mib": setup["jax"]["baseline_rss_mib"],
         "torch_baseline_rss_mib": setup["torch"]["baseline_rss_mib"],
@@ -390,8 +420,9 @@ def vs_torch(args) -> int:
 def summary_line(r: dict) -> str:
     train = (f"jax {r['jax_s']:.2f} s, torch {r['torch_s']:.2f} s, ratio {r['ratio']:.2f} over {r['steps']} turns, "
              f"compile {r['compile_s']:.0f} s; " if "jax_s" in r else "")
-    return (f"{r['model']}/{r['variant']} b{r['batch']}: {train}rtf jax {r['rtf_jax']:.1f}x, "
-            f"torch {r['rtf_torch']:.1f}x; load {r['load_avg']['median_1min']:.1f}")
+    return (f"{r['model']}/{r['variant']} b{r['batch']}: {train}rtf jax {r['rtf_jax']:.2f}x ({r['infer_jax_form']}), "
+            f"torch {r['rtf_torch']:.2f}x, jax/torch per turn {r['infer_ratio_per_turn']:.3f} over "
+            f"{r['infer_rounds']} x {r['infer_runs']} calls; load {r['load_avg']['median_1min']:.1f}")
 
 
 def main(argv=None) -> int:
@@ -405,9 +436,13 @@ def main(argv=None) -> int:
     ap.add_argument("--min-seconds", type=float, default=20.0, help="and more until each has timed this long")
     ap.add_argument("--warmup", type=int, choices=[0, 1], default=1,
                     help="an untimed first step each (0: none; for steps of minutes the first is as long as the rest)")
-    ap.add_argument("--infer-runs", type=int, default=9)
-    ap.add_argument("--infer-torch-first", action="store_true")
-    ap.add_argument("--no-train", action="store_true", help="inference only")
+    ap.add_argument("--infer-runs", type=int, default=5, help="timed inference calls per turn")
+    ap.add_argument("--infer-rounds", type=int, default=10, help="inference turns each, alternating")
+    ap.add_argument("--infer-torch-first", action="store_true", help="PyTorch takes the first inference turn")
+    ap.add_argument("--jax-weight-norm", action="store_true",
+                    help="JAX infers with the training generator (weight norm computed at every call)")
+    ap.add_argument("--inference-only", "--no-train", dest="no_train", action="store_true",
+                    help="time inference alone, without the training steps (minutes each)")
     ap.add_argument("--torch-python", default=str(HERE.parent / ".venv-torch" / "bin" / "python"))
     ap.add_argument("--out", default=str(RESULTS / "vocoder_vs_torch.jsonl"))
     args = ap.parse_args(argv)

@@ -110,6 +110,38 @@ def test_transposed_convolution_makes_stride_samples_per_step():
     assert up(jnp.ones((1, 5, 4))).shape == (1, 40, 2)
 
 
+@pytest.mark.parametrize(("kernel", "stride", "padding", "output_padding"),
+                         [(16, 8, 4, 0), (8, 4, 2, 0), (4, 2, 1, 0), (6, 3, 2, 1), (5, 2, 1, 0), (5, 3, 0, 2)])
+def test_transposed_convolution_without_weight_norm_gives_the_same_samples(kernel, stride, padding, output_padding):
+    up = ConvTranspose1d(3, 5, kernel, stride, padding, output_padding, rngs=nnx.Rngs(0))
+    x_btc = jax.random.normal(jax.random.key(1), (2, 7, 3))
+    y_btc, kernel_kio = up(x_btc), up.kernel()
+    up.remove_weight_norm()
+    assert set(nnx.state(up, nnx.Param).keys()) == {"weight_phases", "bias"}
+    np.testing.assert_array_equal(up.kernel(), kernel_kio)
+    np.testing.assert_allclose(up(x_btc), y_btc, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("resblock", [1, 2])
+def test_generator_without_weight_norm_equals_the_training_forward_pass(resblock):
+    variant = dict(resblock=resblock, upsample_rates=(8, 2), upsample_kernel_sizes=(16, 4), upsample_initial_channel=8,
+                   resblock_kernel_sizes=(3, 5), resblock_dilation_sizes=((1, 3), (2, 6)))  # V1's / V3's blocks, small
+    g = hifigan.Generator(8, variant, rngs=nnx.Rngs(0))
+    for layer in (g.conv_pre, g.ups[0], g.conv_post):  # gains away from ||v||, so that folding them matters
+        layer.weight_g[...] = 1.5 * layer.weight_g[...]
+    mel_btm = jax.random.normal(jax.random.key(1), (1, 5, 8))
+    graph, params = nnx.split(g)
+    forward = jax.jit(lambda params, mel: nnx.merge(graph, params)(mel))
+    wav_bt = forward(params, mel_btm)
+    n_gains = sum(p.size for path, p in nnx.to_flat_state(params) if path[-1] == "weight_g")
+    g.remove_weight_norm()
+    assert not any(path[-1] in ("weight_g", "weight_v") for path, _ in nnx.to_flat_state(nnx.state(g)))
+    assert hifigan.count_params(g) == hifigan.count_params(nnx.merge(graph, params)) - n_gains
+    np.testing.assert_allclose(nnx.jit(lambda g, mel: g(mel))(g, mel_btm), wav_bt, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="no weight norm"):
+        g.conv_pre.remove_weight_norm()
+
+
 def test_spectral_norm_drives_the_largest_singular_value_to_one():
     conv = Conv(4, 16, 41, stride=2, groups=4, padding=20, norm="spectral", rngs=nnx.Rngs(0))
     x_btc = jnp.ones((1, 64, 4))

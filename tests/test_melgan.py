@@ -64,6 +64,20 @@ def test_weight_norm_starts_with_the_weight_equal_to_v():
         np.testing.assert_allclose(layer.kernel(), layer.weight_v[...], rtol=1e-6)
 
 
+@pytest.mark.parametrize("ratios", [(8, 2), (5, 3)])
+def test_generator_without_weight_norm_equals_the_training_forward_pass(ratios):
+    g = melgan.Generator(8, ngf=4, n_residual_layers=2, ratios=ratios, rngs=nnx.Rngs(0))
+    for layer in (g.conv_pre, g.ups[0], g.ups[1], g.conv_post):  # gains away from ||v||
+        layer.weight_g[...] = 0.5 * layer.weight_g[...]
+    mel_btm = jax.random.normal(jax.random.key(1), (1, 5, 8))
+    graph, params = nnx.split(g)
+    wav_bt = jax.jit(lambda params, mel: nnx.merge(graph, params)(mel))(params, mel_btm)
+    g.remove_weight_norm()
+    assert not any(path[-1] in ("weight_g", "weight_v") for path, _ in nnx.to_flat_state(nnx.state(g)))
+    assert wav_bt.shape == (1, 5 * g.hop)
+    np.testing.assert_allclose(nnx.jit(lambda g, mel: g(mel))(g, mel_btm), wav_bt, rtol=1e-5, atol=1e-6)
+
+
 def test_discriminator_returns_three_scales_of_six_feature_maps():
     d = abstract(lambda: melgan.Discriminator(rngs=nnx.Rngs(0)))
     logits, fmaps = output_shape(d, jax.ShapeDtypeStruct((2, 8192), jnp.float32))

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from audiogan.models.vocoder_blocks import Conv, ConvTranspose1d, avg_pool1d, count_params
+from audiogan.models.vocoder_blocks import Conv, ConvTranspose1d, avg_pool1d, count_params, remove_weight_norm
 
 __all__ = ["VARIANTS", "RECIPE", "LRELU_SLOPE", "Generator", "ResBlock1", "ResBlock2", "DiscriminatorP",
            "MultiPeriodDiscriminator", "DiscriminatorS", "MultiScaleDiscriminator", "Discriminator", "build",
@@ -205,6 +205,10 @@ class Generator(nnx.Module):
             x_btc = sum(block(x_btc) for block in mrf) / self.num_kernels
         x_btc = self.conv_post(jax.nn.leaky_relu(x_btc, FINAL_SLOPE))
         return jnp.tanh(x_btc[..., 0])
+
+    def remove_weight_norm(self) -> Generator:
+        """Fold weight norm into plain weights, in place, for inference (as the official ``inference.py``)."""
+        return remove_weight_norm(self)
 
 
 class DiscriminatorP(nnx.Module):

@@ -26,7 +26,14 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from audiogan.models.vocoder_blocks import Conv, ConvTranspose1d, avg_pool1d, count_params, reflect_pad
+from audiogan.models.vocoder_blocks import (
+    Conv,
+    ConvTranspose1d,
+    avg_pool1d,
+    count_params,
+    reflect_pad,
+    remove_weight_norm,
+)
 
 __all__ = ["VARIANTS", "RECIPE", "LRELU_SLOPE", "Generator", "ResnetBlock", "NLayerDiscriminator", "Discriminator",
            "build", "count_params", "torch_name"]
@@ -99,6 +106,10 @@ class Generator(nnx.Module):
                 x_btc = block(x_btc)
         x_btc = self.conv_post(reflect_pad(jax.nn.leaky_relu(x_btc, LRELU_SLOPE), 3))
         return jnp.tanh(x_btc[..., 0])
+
+    def remove_weight_norm(self) -> Generator:
+        """Fold weight norm into plain weights, in place, for inference (as the official ``inference.py``)."""
+        return remove_weight_norm(self)
 
 
 class NLayerDiscriminator(nnx.Module):

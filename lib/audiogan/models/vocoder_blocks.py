@@ -16,6 +16,7 @@
   keeps one gain per *input* channel here (its weight is ``(in, out, k)``), and so do we, so the parameter
   counts agree with the PyTorch models.
 - :func:`avg_pool1d`: ``AvgPool1d`` with zero padding, counting the padding or not.
+- :func:`remove_weight_norm`: every weight-normed layer folded into a plain ``weight``, for inference.
 
 Kernels are stored ``(*kernel, in // groups, out)`` (XLA's ``WIO`` / ``HWIO``); :func:`torch_layout` and
 :func:`from_torch_layout` convert a PyTorch weight either way. Every weight starts as PyTorch's default
@@ -226,6 +227,15 @@ class Conv(nnx.Module):
             return self.spectral_weight()
         return self.weight[...]
 
+    def remove_weight_norm(self) -> None:
+        """Replace ``weight_g`` and ``weight_v`` by the plain ``weight`` they make, as torch's
+        ``remove_weight_norm``: the same outputs, without recomputing the norm at every call."""
+        if self.norm != "weight":
+            raise ValueError(f"Conv has norm={self.norm!r}: no weight norm to remove")
+        kernel = self.kernel()
+        del self.weight_g, self.weight_v
+        self.weight, self.norm = nnx.Param(kernel), None
+
     def __call__(self, x: jax.Array) -> jax.Array:
         y = conv(x, self.kernel(), stride=self.stride, padding=self.padding, dilation=self.dilation,
                  groups=self.groups)
@@ -239,6 +249,14 @@ class ConvTranspose1d(nnx.Module):
     convolution, computed by :func:`audiogan.models.conv.conv1d_transpose` in the package's form.
     ``weight_v`` is stored (k, in, out) and ``weight_g`` has one gain per input channel (torch's
     ``weight_norm`` on a ``(in, out, k)`` weight).
+
+    :meth:`remove_weight_norm` (for inference) keeps the kernel as ``weight_phases`` instead, (taps, in,
+    stride * out) with taps = ceil(k / stride): output sample ``stride * q + r`` (before the padding is cut)
+    is ``sum_j x[q - j] w[stride * j + r]``, so one stride-1 convolution of the input with that kernel, taps
+    reversed, makes every phase at once, and a reshape interleaves them. Prepared once, it spares each call
+    the rearranging of the kernel, and at batch 1 it is XLA:CPU's fastest form (half the time of the
+    polyphase form's at HiFi-GAN's first layer, benchmarks/README.md). Training does not use it: XLA:CPU's
+    kernel gradient of that convolution took twenty times the polyphase form's (that layer at batch 16).
     """
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int, padding: int = 0,
@@ -246,6 +264,7 @@ class ConvTranspose1d(nnx.Module):
         if kernel_size - 1 - padding < 0:
             raise ValueError(f"padding={padding} must be smaller than kernel_size={kernel_size}")
         self.kernel_size, self.stride, self.padding, self.output_padding = kernel_size, stride, padding, output_padding
+        self.norm = "weight"
         fan_in = out_channels * kernel_size  # torch computes the fan from the weight's second axis
         v = torch_uniform(rngs.params(), (kernel_size, in_channels, out_channels), fan_in)
         self.weight_v = nnx.Param(v)
@@ -254,14 +273,64 @@ class ConvTranspose1d(nnx.Module):
 
     def kernel(self) -> jax.Array:
         """The effective kernel, (k, in, out)."""
-        return weight_norm(self.weight_v[...], self.weight_g[...], 1)
+        if self.norm == "weight":
+            return weight_norm(self.weight_v[...], self.weight_g[...], 1)
+        w = self.weight_phases[...]
+        taps, c_in = w.shape[:2]
+        w = jnp.flip(w.reshape(taps, c_in, self.stride, -1), 0).transpose(0, 2, 1, 3)
+        return w.reshape(taps * self.stride, c_in, -1)[:self.kernel_size]
+
+    def remove_weight_norm(self) -> None:
+        """Replace ``weight_g`` and ``weight_v`` by the kernel they make, as ``weight_phases`` (see above)."""
+        if self.norm != "weight":
+            raise ValueError("ConvTranspose1d has no weight norm to remove: it was removed already")
+        self.weight_phases = nnx.Param(phase_kernel(self.kernel(), self.stride))
+        del self.weight_g, self.weight_v
+        self.norm = None
 
     def __call__(self, x_btc: jax.Array) -> jax.Array:
+        if self.norm is None:
+            y_btc = _phase_transpose(x_btc, self.weight_phases[...], self.stride, self.padding,
+                                     self.kernel_size + self.output_padding - 2 * self.padding)
+            return _add_bias(y_btc, self.bias[...])
         # models.conv's transposed convolution (by output phases in its polyphase form; XLA:CPU runs the
         # dilated input of lax's far slower): TF's layout (k, out, in), forward padding (p, p - output_padding).
         y_btc = conv_forms.conv1d_transpose(x_btc, jnp.swapaxes(self.kernel(), 1, 2), self.stride,
                                             (self.padding, self.padding - self.output_padding))
         return _add_bias(y_btc, self.bias[...])
+
+
+def phase_kernel(kernel_kio: jax.Array, stride: int) -> jax.Array:
+    """A transposed convolution's kernel (k, in, out) as (taps, in, stride * out), taps = ceil(k / stride):
+    entry [t, :, r * out:(r + 1) * out] is tap ``stride * (taps - 1 - t) + r`` (zero past k)."""
+    k, c_in, c_out = kernel_kio.shape
+    taps = -(-k // stride)
+    w = jnp.pad(kernel_kio, ((0, taps * stride - k), (0, 0), (0, 0))).reshape(taps, stride, c_in, c_out)
+    return jnp.flip(w, 0).transpose(0, 2, 1, 3).reshape(taps, c_in, stride * c_out)
+
+
+def _phase_transpose(x_btc: jax.Array, w_phases: jax.Array, stride: int, padding: int, extra: int) -> jax.Array:
+    """(B, T, in) -> (B, (T - 1) * stride + extra, out): every output phase from one stride-1 convolution
+    with :func:`phase_kernel`'s kernel, interleaved, then ``padding`` samples cut from the front."""
+    b, t, _ = x_btc.shape
+    taps, n_out = w_phases.shape[0], (t - 1) * stride + extra
+    rows = -(-(padding + n_out) // stride)
+    y = jax.lax.conv_general_dilated(x_btc, w_phases, (1,), ((taps - 1, max(taps - 1, rows - t)),),
+                                     dimension_numbers=_DIMENSION_NUMBERS[1])
+    return y.reshape(b, -1, w_phases.shape[-1] // stride)[:, padding:padding + n_out]
+
+
+def remove_weight_norm(module: nnx.Module) -> nnx.Module:
+    """Fold every weight-normed layer of ``module`` into a plain weight, in place, and return ``module``.
+
+    The official inference scripts call ``remove_weight_norm`` before synthesis: the outputs stay the same
+    (to float32 rounding) and a call no longer recomputes ``g * v / ||v||`` over every weight. Layers under
+    spectral norm or none are left as they are.
+    """
+    layers = [m for _, m in nnx.iter_graph(module) if isinstance(m, Conv | ConvTranspose1d) and m.norm == "weight"]
+    for layer in layers:
+        layer.remove_weight_norm()
+    return module
 
 
 def avg_pool1d(x_btc: jax.Array, kernel_size: int, stride: int, padding: int,
