@@ -11,12 +11,13 @@ from pathlib import Path
 import jax
 import numpy as np
 import pytest
+from flax import nnx
 
 from audiogan.datasets import Dataset
 from audiogan.datasets.segments import Segments, active_lengths, hold_out
 from audiogan.errors import ConfigError
 from audiogan.runs import RunFolder
-from audiogan.training import vocoder_loop
+from audiogan.training import vocoder_loop, vocoder_step
 from audiogan.training.vocoder_config import VocoderConfig
 
 TINY = dict(dataset="tones", model="hifigan", variant="tiny", batch_size=4, seed=0, sample_rate=8000,
@@ -203,3 +204,23 @@ def test_melgan_trains_with_the_hinge_loss(tmp_path):
     assert (cfg.loss, cfg.mel_weight) == ("hinge", 0.0)
     assert all(np.isfinite(v).all() for v in result.history.values())
     assert result.history["step"] == [5.0, 10.0]
+
+
+def test_inference_folds_weight_norm_once_and_matches_the_training_generator(tmp_path):
+    """vocode / synthesise run the generator with weight norm folded (as the official inference does):
+    the same audio as the generator trained, folded again when the weights change."""
+    config = tiny(tmp_path / "run")
+    vocoder, state = vocoder_step.create(config, steps_per_epoch=4)
+    mel_bft = np.random.default_rng(0).normal(-4, 1, (2, config.n_mels, 9)).astype(np.float32)
+    fold = vocoder_step.FoldedGenerator(vocoder)
+    synthesise = vocoder_step.make_synthesise(vocoder)
+    for scale in (1.0, 0.5):  # new weights: the cached fold must not be reused
+        g_params = jax.tree.map(lambda a, s=scale: a * s, state.g_params)
+        trained = nnx.merge(vocoder.g_def, g_params)(mel_bft.transpose(0, 2, 1))
+        out = synthesise(g_params, mel_bft)
+        assert out.shape == (2, 9 * vocoder.config.hop)
+        np.testing.assert_allclose(out, trained, atol=1e-5)
+    graph, params = fold(state.g_params)
+    assert fold(state.g_params)[1] is params  # the same weights are folded once
+    names = {str(p[-1]) for p, _ in jax.tree_util.tree_flatten_with_path(nnx.to_pure_dict(params))[0]}
+    assert "weight_v" not in names and "weight_g" not in names

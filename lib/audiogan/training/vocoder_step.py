@@ -186,21 +186,53 @@ def make_step(vocoder: Vocoder) -> Callable[[VocoderState, jax.Array], tuple[Voc
     return conv.jit(step, options=conv.compiler_options(), donate_argnums=0)
 
 
+class FoldedGenerator:
+    """``g_params`` -> (graph, params) of the generator with weight norm folded into plain weights
+    (``Generator.remove_weight_norm``, as the official inference), for inference only: the same outputs
+    without recomputing the norm or rearranging transposed kernels at every call. The last fold is kept,
+    so calls with the same ``g_params`` object fold once."""
+
+    def __init__(self, vocoder: Vocoder):
+        self.vocoder = vocoder
+        self.graph = None
+        self.last: tuple[nnx.State, nnx.State] | None = None  # (g_params, folded params)
+
+    def _fold(self, g_params):
+        g = nnx.merge(self.vocoder.g_def, g_params)
+        g.remove_weight_norm()
+        return nnx.split(g)
+
+    def __call__(self, g_params: nnx.State):
+        if self.last is None or self.last[0] is not g_params:
+            if self.graph is None:  # eagerly once: the folded graph is static
+                self.graph, folded = self._fold(g_params)
+                self._fold_params = jax.jit(lambda p: self._fold(p)[1])
+            else:
+                folded = self._fold_params(g_params)
+            self.last = (g_params, folded)
+        return self.graph, self.last[1]
+
+
 def make_vocode(vocoder: Vocoder) -> Callable[[nnx.State, jax.Array], jax.Array]:
-    """Compiled ``vocode(g_params, wav_bt) -> wav_bt``: the generator on the clips' own mels,
-    (B, T) -> (B, T // hop * hop)."""
+    """Compiled ``vocode(g_params, wav_bt) -> wav_bt``: the generator (weight norm folded) on the clips'
+    own mels, (B, T) -> (B, T // hop * hop)."""
     mel = vocoder.config.mel_settings()
+    fold = FoldedGenerator(vocoder)
 
-    def vocode(g_params, wav_bt):
-        return nnx.merge(vocoder.g_def, g_params)(mel_spectrogram(wav_bt, mel).transpose(0, 2, 1))
+    def vocode(graph, params, wav_bt):
+        return nnx.merge(graph, params)(mel_spectrogram(wav_bt, mel).transpose(0, 2, 1))
 
-    return conv.jit(vocode, options=conv.compiler_options())
+    compiled = conv.jit(vocode, options=conv.compiler_options(), static_argnums=0)
+    return lambda g_params, wav_bt: compiled(*fold(g_params), wav_bt)
 
 
 def make_synthesise(vocoder: Vocoder) -> Callable[[nnx.State, jax.Array], jax.Array]:
-    """Compiled ``synthesise(g_params, mel_bft) -> wav_bt``: mels (B, n_mels, frames) -> (B, frames * hop)."""
+    """Compiled ``synthesise(g_params, mel_bft) -> wav_bt``: mels (B, n_mels, frames) -> (B, frames * hop),
+    through the generator with weight norm folded."""
+    fold = FoldedGenerator(vocoder)
 
-    def synthesise(g_params, mel_bft):
-        return nnx.merge(vocoder.g_def, g_params)(mel_bft.transpose(0, 2, 1))
+    def synthesise(graph, params, mel_bft):
+        return nnx.merge(graph, params)(mel_bft.transpose(0, 2, 1))
 
-    return conv.jit(synthesise, options=conv.compiler_options())
+    compiled = conv.jit(synthesise, options=conv.compiler_options(), static_argnums=0)
+    return lambda g_params, mel_bft: compiled(*fold(g_params), mel_bft)
