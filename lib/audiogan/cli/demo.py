@@ -22,8 +22,9 @@ DEMO = {
 }
 # The default first. "conditional": the classic fully connected GAN told which note to make (a projection
 # discriminator), with an R1 penalty that keeps the discriminator from winning outright; 11-13 notes,
-# 12-15 of 16 in tune after 2,500 steps, run to run (benchmarks/README.md). "classic": the plain classic GAN (4.4 M generator
-# weights), which collapses onto one note on the tones: where the workshop teaches mode collapse.
+# 12-15 of 16 in tune after 2,500 steps, run to run (benchmarks/README.md). "classic": the plain
+# classic GAN (4.4 M generator weights), which collapses onto one note on the tones: where the
+# workshop teaches mode collapse.
 RECIPES = {
     "conditional": {"model": "mlp", "loss": "ns", "batch_size": 128, "conditional": True, "r1_weight": 10.0},
     "classic": {"model": "mlp", "loss": "ns", "batch_size": 128},
